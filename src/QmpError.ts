@@ -1,0 +1,253 @@
+/**
+ * The errors of effect-qmp. Each is a tagged class (`_tag`) with a `reason` to branch on and a
+ * `message` a person can act on. They are `Schema.TaggedError`s, so that the command-line tool can
+ * print them and they survive a trip through JSON.
+ *
+ * @since 0.1.0
+ */
+import * as Schema from "effect/Schema"
+
+/**
+ * Where a QMP server listens: a Unix socket path, or a TCP host and port.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const QmpAddress = Schema.Union(
+  Schema.Struct({ path: Schema.String }),
+  Schema.Struct({ host: Schema.String, port: Schema.Number })
+)
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export type QmpAddress = Schema.Schema.Type<typeof QmpAddress>
+
+/**
+ * Renders an address for messages: `unix:/run/qemu.sock` or `tcp:127.0.0.1:4444`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export const formatAddress = (address: QmpAddress): string =>
+  "path" in address ? `unix:${address.path}` : `tcp:${address.host}:${address.port}`
+
+const causeMessage = (cause: unknown): string =>
+  cause instanceof Error ? cause.message : cause === undefined ? "" : String(cause)
+
+/**
+ * The connection could not be made: nothing listens at the address, it refused, it did not answer
+ * within `connectTimeout`, or it did not greet (QEMU serves one client per QMP socket, and a second
+ * client gets no greeting until the first leaves).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class QmpConnectError extends Schema.TaggedError<QmpConnectError>("effect-qmp/QmpConnectError")(
+  "QmpConnectError",
+  {
+    address: QmpAddress,
+    reason: Schema.Literal("NotFound", "Refused", "Timeout", "NoGreeting", "Closed", "Unknown"),
+    cause: Schema.optional(Schema.Defect)
+  }
+) {
+  override get message(): string {
+    const where = formatAddress(this.address)
+    switch (this.reason) {
+      case "NotFound":
+        return `Cannot connect to QMP at ${where}: no such socket (is QEMU running with -qmp on that path?)`
+      case "Refused":
+        return `Cannot connect to QMP at ${where}: connection refused (nothing is listening there)`
+      case "Timeout":
+        return `Cannot connect to QMP at ${where}: no answer within the connect timeout`
+      case "NoGreeting":
+        return `Connected to ${where} but QEMU sent no greeting within the connect timeout: ` +
+          `another client probably holds this QMP socket (QEMU serves one client per socket)`
+      case "Closed":
+        return `Connected to ${where} but the server closed the connection before greeting`
+      case "Unknown":
+        return `Cannot connect to QMP at ${where}: ${causeMessage(this.cause)}`
+    }
+  }
+}
+
+/**
+ * The server is not a QMP server we can talk to: its greeting is not QMP, or it refused
+ * `qmp_capabilities`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class QmpNegotiationError
+  extends Schema.TaggedError<QmpNegotiationError>("effect-qmp/QmpNegotiationError")("QmpNegotiationError", {
+    reason: Schema.Literal("BadGreeting", "Refused"),
+    detail: Schema.String
+  })
+{
+  override get message(): string {
+    return this.reason === "BadGreeting"
+      ? `The server's greeting is not a QMP greeting: ${this.detail}`
+      : `The server refused capability negotiation: ${this.detail}`
+  }
+}
+
+/**
+ * QEMU refused a command: its error class (`GenericError`, `CommandNotFound`, `DeviceNotFound`, ...)
+ * and its description. The connection is still usable.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class QmpExecuteError extends Schema.TaggedError<QmpExecuteError>("effect-qmp/QmpExecuteError")(
+  "QmpExecuteError",
+  {
+    command: Schema.String,
+    errorClass: Schema.String,
+    desc: Schema.String
+  }
+) {
+  override get message(): string {
+    return `${this.command}: ${this.errorClass}: ${this.desc}`
+  }
+}
+
+/**
+ * A command got no reply within its timeout. QEMU may still run it: never replay it blindly. Its late
+ * reply, if any, is dropped.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class QmpTimeoutError extends Schema.TaggedError<QmpTimeoutError>("effect-qmp/QmpTimeoutError")(
+  "QmpTimeoutError",
+  {
+    command: Schema.String,
+    timeout: Schema.String
+  }
+) {
+  override get message(): string {
+    return `${this.command}: no reply within ${this.timeout}; QEMU may still complete it`
+  }
+}
+
+/**
+ * The server sent something that is not QMP. Fatal reasons end the connection (`NotJson`,
+ * `NotObject`, `MessageTooLarge`); `MalformedReply` fails only the call whose id it carries.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class QmpProtocolError extends Schema.TaggedError<QmpProtocolError>("effect-qmp/QmpProtocolError")(
+  "QmpProtocolError",
+  {
+    reason: Schema.Literal("NotJson", "NotObject", "MessageTooLarge", "MalformedReply"),
+    detail: Schema.String
+  }
+) {
+  override get message(): string {
+    switch (this.reason) {
+      case "NotJson":
+        return `QMP protocol error: a line is not JSON (${this.detail}); the connection was closed`
+      case "NotObject":
+        return `QMP protocol error: a message is not a JSON object (${this.detail}); the connection was closed`
+      case "MessageTooLarge":
+        return `QMP protocol error: a message is larger than maxMessageBytes (${this.detail}); ` +
+          `the connection was closed`
+      case "MalformedReply":
+        return `QMP protocol error: malformed reply (${this.detail})`
+    }
+  }
+}
+
+/**
+ * The connection ended: no more events will come and pending commands have an unknown fate.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class QmpDisconnected extends Schema.TaggedError<QmpDisconnected>("effect-qmp/QmpDisconnected")(
+  "QmpDisconnected",
+  {
+    reason: Schema.Literal("Closed", "Lost", "Disconnected", "ProtocolError", "Ended"),
+    detail: Schema.optional(Schema.String)
+  }
+) {
+  override get message(): string {
+    const detail = this.detail === undefined ? "" : `: ${this.detail}`
+    switch (this.reason) {
+      case "Closed":
+        return `QMP connection closed by the server${detail}`
+      case "Lost":
+        return `QMP connection lost${detail}`
+      case "Disconnected":
+        return `QMP connection closed by this client${detail}`
+      case "ProtocolError":
+        return `QMP connection ended after a protocol error${detail}`
+      case "Ended":
+        return `The event source has ended${detail}`
+    }
+  }
+}
+
+/**
+ * A listener could not be registered or removed, or it is closed because its filter threw.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class ListenerError extends Schema.TaggedError<ListenerError>("effect-qmp/ListenerError")("ListenerError", {
+  reason: Schema.Literal("AlreadyRegistered", "NotRegistered", "DefaultListener", "FilterFailed"),
+  cause: Schema.optional(Schema.Defect)
+}) {
+  override get message(): string {
+    switch (this.reason) {
+      case "AlreadyRegistered":
+        return "This listener is already registered"
+      case "NotRegistered":
+        return "This listener is not registered"
+      case "DefaultListener":
+        return "The default listener (QmpEvents.events) cannot be removed"
+      case "FilterFailed":
+        return `The listener's filter threw (${causeMessage(this.cause)}); ` +
+          `the listener is closed until it is removed and registered again`
+    }
+  }
+}
+
+/**
+ * Why a listener can give no more events: the connection ended, or its filter threw.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export type ListenerClosed = QmpDisconnected | ListenerError
+
+/**
+ * QEMU could not be started or stopped: the binary is missing, or QEMU exited early (bad arguments).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class QemuProcessError extends Schema.TaggedError<QemuProcessError>("effect-qmp/QemuProcessError")(
+  "QemuProcessError",
+  {
+    reason: Schema.Literal("NotFound", "ExitedEarly", "SpawnFailed", "NoSocket"),
+    detail: Schema.String,
+    stderr: Schema.String
+  }
+) {
+  override get message(): string {
+    const stderr = this.stderr.trim() === "" ? "" : `\nQEMU said: ${this.stderr.trim()}`
+    switch (this.reason) {
+      case "NotFound":
+        return `QEMU was not found (${this.detail}); install it, e.g. apt-get install qemu-system-x86${stderr}`
+      case "ExitedEarly":
+        return `QEMU exited before its QMP socket was ready (${this.detail})${stderr}`
+      case "SpawnFailed":
+        return `QEMU could not be started (${this.detail})${stderr}`
+      case "NoSocket":
+        return `QEMU's QMP socket did not appear (${this.detail})${stderr}`
+    }
+  }
+}

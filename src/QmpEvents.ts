@@ -1,0 +1,193 @@
+/**
+ * `QmpEvents` is the registry of event listeners: the service that a QMP connection feeds and that
+ * programs listen to.
+ *
+ * Every event published is offered to each registered listener, which keeps its own copy if it
+ * accepts it. A default listener, `events`, hears everything. Listeners are registered for a scope
+ * (`listen`, `listener`), or by hand (`register`, `remove`), or consumed as a `Stream` (`subscribe`).
+ *
+ * Dispatch runs in one fiber forked in the layer's scope. Publishing and the changes to the registry
+ * (`register`, `remove`, `end`) pass through it in order, so that a listener hears nothing after its
+ * `remove` returned, and a batch published before a `register` returned is never half-delivered.
+ *
+ * This is the `Events` mix-in of QEMU's Python client (`qemu.qmp.events`), the Effect way.
+ *
+ * @since 0.1.0
+ */
+import * as Context from "effect/Context"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Layer from "effect/Layer"
+import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
+import type * as Scope from "effect/Scope"
+import * as Stream from "effect/Stream"
+import type { EventFilter } from "./EventFilter.js"
+import * as EventListener from "./EventListener.js"
+import * as Dispatch from "./internal/dispatch.js"
+import { QmpDisconnected } from "./QmpError.js"
+import type { ListenerClosed, ListenerError } from "./QmpError.js"
+import type { QmpEvent } from "./QmpMessage.js"
+
+/**
+ * Options for a listener created by `listener` or `subscribe`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface ListenerOptions {
+  readonly capacity?: number | undefined
+  readonly strategy?: "sliding" | "dropping" | undefined
+  readonly historyLimit?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Service {
+  /** The default listener: always registered, it hears every event (bounded: sliding, 10 000). */
+  readonly events: EventListener.EventListener
+  /** Activates a listener. Fails with `ListenerError` ("AlreadyRegistered") if it is active already. */
+  readonly register: (listener: EventListener.EventListener) => Effect.Effect<void, ListenerError>
+  /**
+   * Deactivates a listener and drops its pending events; it can be registered again later. Fails with
+   * `ListenerError` for the default listener ("DefaultListener") or one not registered ("NotRegistered").
+   */
+  readonly remove: (listener: EventListener.EventListener) => Effect.Effect<void, ListenerError>
+  /** Activates listeners for the current scope: all of them, or none if one is active already. */
+  readonly listen: (
+    ...listeners: ReadonlyArray<EventListener.EventListener>
+  ) => Effect.Effect<void, ListenerError, Scope.Scope>
+  /**
+   * Creates a listener and activates it for the current scope. It is registered when this effect
+   * completes: create it before running the command whose events it must hear.
+   */
+  readonly listener: (
+    names?: EventListener.EventNames,
+    filter?: EventFilter,
+    options?: ListenerOptions
+  ) => Effect.Effect<EventListener.EventListener, never, Scope.Scope>
+  /**
+   * The events that `names` and `filter` accept, as a `Stream` that owns its listener. The listener
+   * is registered when the stream is first pulled: for watching, not for racing a command (use
+   * `listener` for that).
+   */
+  readonly subscribe: (
+    names?: EventListener.EventNames,
+    filter?: EventFilter,
+    options?: ListenerOptions
+  ) => Stream.Stream<QmpEvent, ListenerClosed>
+  /** Offers an event to every registered listener; returns once each has been offered it. */
+  readonly publish: (event: QmpEvent) => Effect.Effect<void>
+  /** The same for a batch of events, in order, in one hand-off to the dispatch fiber. */
+  readonly publishAll: (events: Iterable<QmpEvent>) => Effect.Effect<void>
+  /**
+   * No more events will come: every listener yields what it holds, then fails with `reason`. A
+   * listener registered afterwards fails at once. Ending twice keeps the first reason.
+   */
+  readonly end: (reason: QmpDisconnected) => Effect.Effect<void>
+}
+
+/**
+ * The `QmpEvents` service.
+ *
+ * @since 0.1.0
+ * @category tags
+ */
+export class QmpEvents extends Context.Tag("effect-qmp/QmpEvents")<QmpEvents, Service>() {}
+
+/**
+ * The default listener's bound: the newest 10 000 pending events are kept when nobody reads it.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const defaultListenerCapacity = 10_000
+
+const registryClosed = new QmpDisconnected({ reason: "Ended", detail: "the QmpEvents registry was closed" })
+
+/**
+ * Creates a registry whose dispatch fiber lives in the current scope.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(function*() {
+  const events = yield* EventListener.make({ capacity: defaultListenerCapacity, strategy: "sliding" })
+  const registry = yield* Ref.make(Dispatch.emptyRegistry(events))
+  const inbox = yield* Queue.unbounded<Dispatch.Request>()
+  // Set once the dispatch fiber is gone: requests are then carried out by their caller.
+  let closed = false
+  const dispatcher = yield* Dispatch.run(registry, inbox).pipe(
+    Effect.annotateLogs({ module: "QmpEvents", fiber: "dispatch" }),
+    Effect.forkScoped
+  )
+  // When the registry's scope closes, listeners still held elsewhere must not wait forever: stop
+  // the dispatch fiber, carry out what it left in the inbox, and end every listener.
+  yield* Effect.addFinalizer(() =>
+    Fiber.interrupt(dispatcher).pipe(
+      Effect.zipRight(Effect.suspend(() => {
+        closed = true
+        return Queue.takeAll(inbox)
+      })),
+      Effect.flatMap((requests) => Effect.forEach(requests, (request) => Dispatch.handle(registry, request))),
+      Effect.zipRight(Deferred.make<void>()),
+      Effect.flatMap((done) => Dispatch.handle(registry, { _tag: "End", reason: registryClosed, done }))
+    )
+  )
+
+  // Hands a request to the dispatch fiber and waits until it has been carried out.
+  const send = <E>(request: (done: Deferred.Deferred<void, E>) => Dispatch.Request): Effect.Effect<void, E> =>
+    Effect.flatMap(Deferred.make<void, E>(), (done) => {
+      const req = request(done)
+      return closed ?
+        Effect.zipRight(Dispatch.handle(registry, req), Deferred.await(done)) :
+        Effect.zipRight(Queue.offer(inbox, req), Deferred.await(done))
+    })
+
+  const registerAll = (listeners: ReadonlyArray<EventListener.EventListener>) =>
+    send<ListenerError>((done) => ({ _tag: "Register", listeners, done }))
+
+  const remove = (listener: EventListener.EventListener) =>
+    send<ListenerError>((done) => ({ _tag: "Remove", listener, done }))
+
+  const listen = (...listeners: ReadonlyArray<EventListener.EventListener>) =>
+    Effect.acquireRelease(
+      registerAll(listeners),
+      () => Effect.forEach(listeners, (listener) => Effect.ignore(remove(listener)), { discard: true })
+    )
+
+  const listener = (names?: EventListener.EventNames, filter?: EventFilter, options: ListenerOptions = {}) =>
+    Effect.flatMap(
+      EventListener.make({ ...options, names, filter }),
+      (listener) => Effect.as(Effect.orDie(listen(listener)), listener)
+    )
+
+  const publishAll = (batch: Iterable<QmpEvent>): Effect.Effect<void> => {
+    const events = Array.isArray(batch) ? batch as ReadonlyArray<QmpEvent> : Array.from(batch)
+    return events.length === 0 ? Effect.void : send<never>((done) => ({ _tag: "Publish", events, done }))
+  }
+
+  return QmpEvents.of({
+    events,
+    register: (listener) => registerAll([listener]),
+    remove,
+    listen,
+    listener,
+    subscribe: (names, filter, options) =>
+      Stream.unwrapScoped(Effect.map(listener(names, filter, options), (listener) => listener.stream)),
+    publish: (event) => publishAll([event]),
+    publishAll,
+    end: (reason) => send<never>((done) => ({ _tag: "End", reason, done }))
+  })
+})
+
+/**
+ * The registry as a layer: its dispatch fiber lives as long as the layer.
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layer: Layer.Layer<QmpEvents> = Layer.scoped(QmpEvents, make)

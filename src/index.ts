@@ -1,0 +1,40 @@
+/**
+ * effect-qmp: an Effect-TS client for the QEMU Machine Protocol.
+ *
+ * @since 0.1.0
+ */
+
+/**
+ * The wire schemas of QMP and the fast event guard.
+ *
+ * @since 0.1.0
+ */
+export * as QmpMessage from "./QmpMessage.js"
+
+/**
+ * The tagged errors.
+ *
+ * @since 0.1.0
+ */
+export * as QmpError from "./QmpError.js"
+
+/**
+ * Event filters: predicates, Schema-validated ones, and their combinators.
+ *
+ * @since 0.1.0
+ */
+export * as EventFilter from "./EventFilter.js"
+
+/**
+ * One listener: a FIFO queue of the events it accepts, with a history.
+ *
+ * @since 0.1.0
+ */
+export * as EventListener from "./EventListener.js"
+
+/**
+ * The registry of listeners, as a service and a layer.
+ *
+ * @since 0.1.0
+ */
+export * as QmpEvents from "./QmpEvents.js"

@@ -1,0 +1,201 @@
+/**
+ * The registry's dispatch fiber: it takes requests (publish a batch, register, remove, end) from an
+ * inbox in order and carries each out, so that the registry only ever changes between two batches.
+ *
+ * Delivery is plain synchronous code, one block per batch: listeners are indexed by event name (a
+ * map from name to the listeners that name it, beside those that take every name), so an event
+ * visits only the listeners that can accept it, and no Effect is built per event or per listener.
+ *
+ * @internal
+ */
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Queue from "effect/Queue"
+import * as Ref from "effect/Ref"
+import type { EventListener } from "../EventListener.js"
+import { ListenerError } from "../QmpError.js"
+import type { QmpDisconnected } from "../QmpError.js"
+import type { QmpEvent } from "../QmpMessage.js"
+import * as Listener from "./listener.js"
+
+/** @internal */
+export type Request =
+  | {
+    readonly _tag: "Publish"
+    readonly events: ReadonlyArray<QmpEvent>
+    readonly done: Deferred.Deferred<void>
+  }
+  | {
+    readonly _tag: "Register"
+    readonly listeners: ReadonlyArray<EventListener>
+    readonly done: Deferred.Deferred<void, ListenerError>
+  }
+  | {
+    readonly _tag: "Remove"
+    readonly listener: EventListener
+    readonly done: Deferred.Deferred<void, ListenerError>
+  }
+  | {
+    readonly _tag: "End"
+    readonly reason: QmpDisconnected
+    readonly done: Deferred.Deferred<void>
+  }
+
+/**
+ * The registry. Immutable: a change builds a new one (registration is rare, dispatch is hot).
+ *
+ * @internal
+ */
+export interface Registry {
+  readonly defaultListener: EventListener
+  /** Registration order. */
+  readonly listeners: ReadonlyArray<EventListener>
+  /** Listeners without names: they see every event. */
+  readonly wildcard: ReadonlyArray<Listener.ListenerState>
+  /** For each name, the listeners that name it. */
+  readonly byName: ReadonlyMap<string, ReadonlyArray<Listener.ListenerState>>
+  readonly ended: QmpDisconnected | undefined
+}
+
+const index = (
+  defaultListener: EventListener,
+  listeners: ReadonlyArray<EventListener>,
+  ended: QmpDisconnected | undefined
+): Registry => {
+  const wildcard: Array<Listener.ListenerState> = []
+  const byName = new Map<string, Array<Listener.ListenerState>>()
+  for (const listener of listeners) {
+    const state = Listener.stateOf(listener)
+    if (state.names.size === 0) wildcard.push(state)
+    for (const name of state.names) {
+      const named = byName.get(name)
+      if (named === undefined) byName.set(name, [state])
+      else named.push(state)
+    }
+  }
+  return { defaultListener, listeners, wildcard, byName, ended }
+}
+
+/** @internal */
+export const emptyRegistry = (defaultListener: EventListener): Registry =>
+  index(defaultListener, [defaultListener], undefined)
+
+interface FilterFailure {
+  readonly names: ReadonlySet<string>
+  readonly cause: unknown
+}
+
+const offer = (state: Listener.ListenerState, event: QmpEvent, failures: Array<FilterFailure>): void => {
+  if (state.closed !== undefined) return
+  const filter = state.filter
+  if (filter !== undefined) {
+    let accepted: boolean
+    try {
+      accepted = filter(event)
+    } catch (cause) {
+      Listener.close(state, new ListenerError({ reason: "FilterFailed", cause }))
+      failures.push({ names: state.names, cause })
+      return
+    }
+    if (!accepted) return
+  }
+  Listener.deliver(state, event)
+}
+
+const deliverBatch = (registry: Registry, events: ReadonlyArray<QmpEvent>): Array<FilterFailure> => {
+  const failures: Array<FilterFailure> = []
+  const { byName, wildcard } = registry
+  for (let i = 0; i < events.length; i++) {
+    const event = events[i]
+    const named = byName.get(event.event)
+    if (named !== undefined) {
+      for (let j = 0; j < named.length; j++) offer(named[j], event, failures)
+    }
+    for (let j = 0; j < wildcard.length; j++) offer(wildcard[j], event, failures)
+  }
+  return failures
+}
+
+const logFailures = (failures: ReadonlyArray<FilterFailure>): Effect.Effect<void> =>
+  Effect.forEach(failures, (failure) =>
+    Effect.logWarning(
+      "An event filter threw: its listener is closed until it is removed and registered again",
+      Cause.die(failure.cause)
+    ).pipe(Effect.annotateLogs("listener", failure.names.size === 0 ? "(all events)" : [...failure.names].join(","))), {
+    discard: true
+  })
+
+const register = (
+  registry: Registry,
+  listeners: ReadonlyArray<EventListener>
+): [Exit.Exit<void, ListenerError>, Registry] => {
+  const unique = new Set(listeners)
+  if (unique.size !== listeners.length || listeners.some((listener) => registry.listeners.includes(listener))) {
+    return [Exit.fail(new ListenerError({ reason: "AlreadyRegistered" })), registry]
+  }
+  if (registry.ended !== undefined) {
+    for (const listener of listeners) Listener.close(Listener.stateOf(listener), registry.ended)
+  }
+  return [Exit.void, index(registry.defaultListener, [...registry.listeners, ...listeners], registry.ended)]
+}
+
+const remove = (registry: Registry, listener: EventListener): [Exit.Exit<void, ListenerError>, Registry] => {
+  if (listener === registry.defaultListener) {
+    return [Exit.fail(new ListenerError({ reason: "DefaultListener" })), registry]
+  }
+  if (!registry.listeners.includes(listener)) {
+    return [Exit.fail(new ListenerError({ reason: "NotRegistered" })), registry]
+  }
+  Listener.reset(Listener.stateOf(listener))
+  return [Exit.void, index(registry.defaultListener, registry.listeners.filter((l) => l !== listener), registry.ended)]
+}
+
+const end = (registry: Registry, reason: QmpDisconnected): Registry => {
+  if (registry.ended !== undefined) return registry
+  for (const listener of registry.listeners) Listener.close(Listener.stateOf(listener), reason)
+  return { ...registry, ended: reason }
+}
+
+/** @internal */
+export const handle = (registry: Ref.Ref<Registry>, request: Request): Effect.Effect<void> => {
+  switch (request._tag) {
+    case "Publish":
+      return Effect.flatMap(Ref.get(registry), (current) => {
+        // Once ended, no more events are delivered: listeners have their end marker already.
+        const failures = current.ended === undefined ? deliverBatch(current, request.events) : []
+        Deferred.unsafeDone(request.done, Exit.void)
+        return failures.length === 0 ? Effect.void : logFailures(failures)
+      })
+    case "Register":
+      return Effect.flatMap(
+        Ref.modify(registry, (current) => register(current, request.listeners)),
+        (exit) => Deferred.done(request.done, exit)
+      )
+    case "Remove":
+      return Effect.flatMap(
+        Ref.modify(registry, (current) => remove(current, request.listener)),
+        (exit) => Deferred.done(request.done, exit)
+      )
+    case "End":
+      return Effect.zipRight(
+        Ref.update(registry, (current) => end(current, request.reason)),
+        Deferred.done(request.done, Exit.void)
+      )
+  }
+}
+
+/**
+ * The dispatch loop: waits for requests, takes every waiting one at once and carries them out in
+ * order. A request taken from the inbox is always carried out whole: only the wait is interruptible.
+ *
+ * @internal
+ */
+export const run = (registry: Ref.Ref<Registry>, inbox: Queue.Dequeue<Request>): Effect.Effect<never> =>
+  Effect.uninterruptibleMask((restore) =>
+    restore(Queue.takeBetween(inbox, 1, Number.MAX_SAFE_INTEGER)).pipe(
+      Effect.flatMap((requests) => Effect.forEach(requests, (request) => handle(registry, request), { discard: true })),
+      Effect.forever
+    )
+  )

@@ -1,0 +1,195 @@
+/**
+ * The inside of an `EventListener`: its queue, history, bounds and closed state, and the operations
+ * that the registry's dispatch fiber performs on it.
+ *
+ * Pending events live in an Effect `Queue` (so `take` waits, and `Stream.fromQueue` reads it) over
+ * an unbounded backing queue that this module holds on to. Bounds are applied here, by the single
+ * dispatch fiber, rather than by a bounded `Queue`: a sliding eviction is a synchronous `poll` of
+ * the backing queue, so drops are counted exactly and the end marker can never be the one dropped.
+ *
+ * Mutable fields are written only by the dispatch fiber (delivery, close, reset) or inside one
+ * synchronous block by a reader (`clear`): fibers never interleave inside a synchronous block.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as MutableQueue from "effect/MutableQueue"
+import * as Queue from "effect/Queue"
+import type { EventFilter } from "../EventFilter.js"
+import type { ListenerClosed } from "../QmpError.js"
+import type { QmpEvent } from "../QmpMessage.js"
+import { History } from "./history.js"
+
+/**
+ * The end marker: it sits behind the pending events of a closed listener and stays there, so that
+ * every `take` yields what was pending, then fails with `error`, and keeps failing.
+ *
+ * @internal
+ */
+export class Closed {
+  constructor(readonly error: ListenerClosed) {}
+}
+
+/** @internal */
+export type Entry = QmpEvent | Closed
+
+const variance = { _A: (_: unknown) => _ }
+
+/**
+ * An unbounded FIFO that an Effect `Queue` is built over, kept reachable so that dispatch can
+ * evict the oldest entry synchronously.
+ */
+class Backing implements Queue.BackingQueue<Entry> {
+  readonly [Queue.BackingQueueTypeId] = variance as any
+  readonly mutable = MutableQueue.unbounded<Entry>()
+  poll<Def>(def: Def): Entry | Def {
+    return MutableQueue.poll(this.mutable, def)
+  }
+  pollUpTo(limit: number) {
+    return MutableQueue.pollUpTo(this.mutable, limit)
+  }
+  offerAll(elements: Iterable<Entry>) {
+    return MutableQueue.offerAll(this.mutable, elements)
+  }
+  offer(element: Entry): boolean {
+    return MutableQueue.offer(this.mutable, element)
+  }
+  capacity(): number {
+    return Number.POSITIVE_INFINITY
+  }
+  length(): number {
+    return MutableQueue.length(this.mutable)
+  }
+}
+
+/** @internal */
+export interface ListenerState {
+  readonly names: ReadonlySet<string>
+  readonly filter: EventFilter | undefined
+  /** `Infinity` when unbounded. */
+  readonly capacity: number
+  readonly strategy: "sliding" | "dropping"
+  readonly queue: Queue.Queue<Entry>
+  readonly backing: Backing
+  readonly history: History<QmpEvent>
+  dropped: number
+  closed: Closed | undefined
+}
+
+/** @internal */
+export const makeState = (options: {
+  readonly names: ReadonlySet<string>
+  readonly filter: EventFilter | undefined
+  readonly capacity: number
+  readonly strategy: "sliding" | "dropping"
+  readonly historyLimit: number
+}): Effect.Effect<ListenerState> => {
+  const backing = new Backing()
+  return Effect.map(Queue.make(backing, Queue.droppingStrategy<Entry>()), (queue) => ({
+    names: options.names,
+    filter: options.filter,
+    capacity: options.capacity,
+    strategy: options.strategy,
+    queue,
+    backing,
+    history: new History<QmpEvent>(options.historyLimit),
+    dropped: 0,
+    closed: undefined
+  }))
+}
+
+/**
+ * Puts an accepted event into the listener: history first (it records every accepted event,
+ * dropped or not), then the queue, applying the bound.
+ *
+ * @internal
+ */
+export const deliver = (state: ListenerState, event: QmpEvent): void => {
+  state.history.push(event)
+  if (state.backing.length() >= state.capacity) {
+    state.dropped++
+    if (state.strategy === "dropping") return
+    state.backing.poll(undefined)
+  }
+  state.queue.unsafeOffer(event)
+}
+
+/**
+ * Closes the listener: the end marker goes behind its pending events. Closing twice keeps the
+ * first reason.
+ *
+ * @internal
+ */
+export const close = (state: ListenerState, error: ListenerClosed): void => {
+  if (state.closed !== undefined) return
+  state.closed = new Closed(error)
+  state.queue.unsafeOffer(state.closed)
+}
+
+/** Drains the backing queue: the events, and the end marker if it was there. */
+const drain = (state: ListenerState): { readonly events: Array<QmpEvent>; readonly marker: Closed | undefined } => {
+  const events: Array<QmpEvent> = []
+  let marker: Closed | undefined
+  for (;;) {
+    const entry = state.backing.poll(undefined)
+    if (entry === undefined) return { events, marker }
+    if (entry instanceof Closed) marker = entry
+    else events.push(entry)
+  }
+}
+
+/**
+ * Drops the pending events and returns them; a closed listener stays closed.
+ *
+ * @internal
+ */
+export const clear = (state: ListenerState): Array<QmpEvent> => {
+  const { events, marker } = drain(state)
+  // A marker that a `take` holds right now is put back by that `take` itself.
+  if (marker !== undefined) state.backing.offer(marker)
+  return events
+}
+
+/**
+ * On removal: drops the pending events and forgets why the listener was closed, so that it can be
+ * registered again.
+ *
+ * @internal
+ */
+export const reset = (state: ListenerState): void => {
+  drain(state)
+  state.closed = undefined
+}
+
+/**
+ * Number of pending events, not counting the end marker.
+ *
+ * @internal
+ */
+export const pending = (state: ListenerState): number =>
+  Math.max(0, state.backing.length() - (state.closed === undefined ? 0 : 1))
+
+/**
+ * Turns a queue entry into what `take` gives: the event, or the failure of a closed listener, in
+ * which case the marker goes back into the queue for every later `take`.
+ *
+ * @internal
+ */
+export const unwrap = (state: ListenerState) => (entry: Entry): Effect.Effect<QmpEvent, ListenerClosed> => {
+  if (!(entry instanceof Closed)) return Effect.succeed(entry)
+  return Effect.suspend(() => {
+    // Put the marker back only if the listener is still closed by it: a `remove` may have reset it.
+    if (state.closed === entry) state.queue.unsafeOffer(entry)
+    return Effect.fail(entry.error)
+  })
+}
+
+/**
+ * Where a listener keeps its state; only the registry reaches for it.
+ *
+ * @internal
+ */
+export const StateId: unique symbol = Symbol.for("effect-qmp/EventListener/state")
+
+/** @internal */
+export const stateOf = (listener: object): ListenerState => (listener as { readonly [StateId]: ListenerState })[StateId]
