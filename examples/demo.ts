@@ -5,7 +5,7 @@
  * QEMU's order, and the steps below listen to them the ways the seed's tutorial shows.
  */
 import { Console, Effect, Fiber, Stream } from "effect"
-import { EventFilter, QmpEvents, QmpMessage } from "../src/index.js"
+import { EventFilter, QmpEvents, QmpMessage } from "effect-qmp"
 
 const { makeEvent } = QmpMessage
 
