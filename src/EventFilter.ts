@@ -37,7 +37,8 @@ export type EventFilter = (event: QmpEvent) => boolean
  * @category constructors
  */
 export const fromSchema = <A, I>(schema: Schema.Schema<A, I, never>): EventFilter => {
-  const decode = ParseResult.decodeUnknownEither(schema)
+  // exact: a field the schema requires must be an own property, as in `data`.
+  const decode = ParseResult.decodeUnknownEither(schema, { exact: true })
   return (event) => decode(event)._tag === "Right"
 }
 
@@ -58,11 +59,14 @@ export type PatternValue = string | number | boolean | null | DataPattern | Read
 const patternSchema = (value: PatternValue): Schema.Schema.Any => {
   if (value === null || typeof value !== "object") return Schema.Literal(value)
   if (Array.isArray(value)) return Schema.Tuple(...value.map(patternSchema))
-  const fields: Record<string, Schema.Schema.Any> = {}
+  const fields: Record<string, Schema.Schema.Any> = Object.create(null) // a "__proto__" key stays a field
   for (const key of Object.keys(value)) {
     fields[key] = patternSchema((value as DataPattern)[key])
   }
-  return Schema.Struct(fields)
+  // An empty Struct accepts any non-nullish value: a nested pattern, even `{}`, must match an object.
+  return Schema.Struct(fields).pipe(
+    Schema.filter((u) => typeof u === "object" && u !== null && !Array.isArray(u))
+  )
 }
 
 /**

@@ -13,6 +13,8 @@
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Queue from "effect/Queue"
 import * as Stream from "effect/Stream"
 import type { EventFilter } from "./EventFilter.js"
 import * as internal from "./internal/listener.js"
@@ -53,6 +55,8 @@ export interface EventListener {
   readonly accept: (event: QmpEvent) => boolean
   /** The next pending event, waiting for one if there is none (Python's `get()`). */
   readonly take: Effect.Effect<QmpEvent, ListenerClosed>
+  /** The next pending event if there is one, without waiting. */
+  readonly poll: Effect.Effect<Option.Option<QmpEvent>, ListenerClosed>
   /** `true` if no event is pending (Python's `empty()`). */
   readonly isEmpty: Effect.Effect<boolean>
   /** Drops the pending events and returns them; `history` keeps them. */
@@ -156,6 +160,10 @@ const fromState = (state: internal.ListenerState): EventListener => {
     filter,
     accept: (event) => (names.size === 0 || names.has(event.event)) && (filter === undefined || filter(event)),
     take: Effect.flatMap(state.queue.take, unwrap),
+    poll: Effect.flatMap(
+      Queue.poll(state.queue),
+      Option.match({ onNone: () => Effect.succeedNone, onSome: (entry) => Effect.asSome(unwrap(entry)) })
+    ),
     isEmpty: Effect.sync(() => internal.pending(state) === 0),
     clear: Effect.sync(() => internal.clear(state)),
     history: Effect.sync(() => state.history.toArray()),

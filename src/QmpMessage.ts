@@ -64,7 +64,7 @@ export const Event: Schema.Schema<QmpEvent> = Schema.Struct({
   event: Schema.String,
   data: Schema.optionalWith(JsonObject, { exact: true }),
   timestamp: Timestamp
-}).annotations({ identifier: "QmpEvent" })
+}).annotations({ identifier: "QmpEvent", parseOptions: { exact: true } })
 
 /**
  * The greeting QEMU sends as soon as a client connects.
@@ -123,7 +123,7 @@ export type Command = Schema.Schema.Type<typeof Command>
 export const Return = Schema.Struct({
   return: Schema.Unknown,
   id: Schema.optionalWith(Schema.Unknown, { exact: true })
-}).annotations({ identifier: "QmpReturn" })
+}).annotations({ identifier: "QmpReturn", parseOptions: { exact: true } }) // "return" must be there
 
 /**
  * @since 0.1.0

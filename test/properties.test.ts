@@ -1,0 +1,340 @@
+/**
+ * Semantics 1, 4 and 9 as properties: for random listeners and random sequences of operations
+ * (publish batches, take, stream pulls, clear), every listener receives exactly the events it
+ * accepts, in order, each exactly once, whichever way they are consumed.
+ *
+ * Each published event carries a unique serial in its data; a model computed independently of the
+ * library (names, then the data pattern) says which serials each listener must see.
+ */
+import { assert, describe, expect, it } from "@effect/vitest"
+import { Chunk, Effect, FastCheck as fc, Fiber, Stream } from "effect"
+import type { Scope } from "effect"
+import { EventFilter, EventListener, QmpEvents, QmpMessage } from "../src/index.js"
+
+type QmpEvent = QmpMessage.QmpEvent
+
+const NAMES = ["A", "B", "C", "D"] as const
+const TAGS = ["x", "y", "z"] as const
+
+/** What a publish op sends: the serial is given when it runs. */
+interface Draft {
+  readonly name: string
+  readonly tag: string
+  readonly n: number
+}
+
+type Pattern = {
+  readonly tag?: string
+  readonly n?: number
+}
+
+interface Spec {
+  readonly names: ReadonlyArray<string>
+  readonly pattern: Pattern | undefined
+}
+
+interface BoundedSpec extends Spec {
+  readonly capacity: number | undefined
+  readonly strategy: "sliding" | "dropping" | undefined
+  readonly historyLimit: number | undefined
+}
+
+type Op =
+  | { readonly _tag: "publish"; readonly events: ReadonlyArray<Draft> }
+  | { readonly _tag: "take"; readonly listener: number }
+  | { readonly _tag: "stream"; readonly listener: number; readonly n: number }
+  | { readonly _tag: "clear"; readonly listener: number }
+  | { readonly _tag: "isEmpty"; readonly listener: number }
+
+// ---------------------------------------------------------------------------------------------
+// Arbitraries
+// ---------------------------------------------------------------------------------------------
+
+const draft: fc.Arbitrary<Draft> = fc.record({
+  name: fc.constantFrom(...NAMES),
+  tag: fc.constantFrom(...TAGS),
+  n: fc.integer({ min: 0, max: 2 })
+})
+
+const pattern: fc.Arbitrary<Pattern | undefined> = fc.option(
+  fc.record({ tag: fc.constantFrom(...TAGS), n: fc.integer({ min: 0, max: 2 }) }, { requiredKeys: [] }),
+  { nil: undefined }
+)
+
+const spec: fc.Arbitrary<Spec> = fc.record({ names: fc.subarray([...NAMES]), pattern })
+
+const boundedSpec: fc.Arbitrary<BoundedSpec> = fc.record({
+  names: fc.subarray([...NAMES]),
+  pattern,
+  capacity: fc.option(fc.integer({ min: 1, max: 4 }), { nil: undefined }),
+  strategy: fc.option(fc.constantFrom("sliding" as const, "dropping" as const), { nil: undefined }),
+  historyLimit: fc.option(fc.integer({ min: 0, max: 6 }), { nil: undefined })
+})
+
+const op: fc.Arbitrary<Op> = fc.oneof(
+  {
+    weight: 3,
+    arbitrary: fc.record({ _tag: fc.constant("publish" as const), events: fc.array(draft, { maxLength: 6 }) })
+  },
+  { weight: 3, arbitrary: fc.record({ _tag: fc.constant("take" as const), listener: fc.nat() }) },
+  {
+    weight: 2,
+    arbitrary: fc.record({
+      _tag: fc.constant("stream" as const),
+      listener: fc.nat(),
+      n: fc.integer({ min: 1, max: 4 })
+    })
+  },
+  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("clear" as const), listener: fc.nat() }) },
+  { weight: 1, arbitrary: fc.record({ _tag: fc.constant("isEmpty" as const), listener: fc.nat() }) }
+)
+
+// ---------------------------------------------------------------------------------------------
+// The model: which events a listener accepts, computed without the library
+// ---------------------------------------------------------------------------------------------
+
+const accepts = (s: Spec, event: QmpEvent): boolean => {
+  if (s.names.length > 0 && !s.names.includes(event.event)) return false
+  if (s.pattern === undefined) return true
+  const data = event.data ?? {}
+  return (s.pattern.tag === undefined || data.tag === s.pattern.tag) &&
+    (s.pattern.n === undefined || data.n === s.pattern.n)
+}
+
+const toFilter = (p: Pattern | undefined): EventFilter.EventFilter | undefined =>
+  p === undefined ? undefined : EventFilter.data(p)
+
+const serial = (event: QmpEvent): number => event.data?.serial as number
+const serials = (events: Iterable<QmpEvent>): Array<number> => Array.from(events, serial)
+
+/** `take` when the model says an event is pending: dies rather than wait (TestClock never times out). */
+const takeNow = (listener: EventListener.EventListener) =>
+  Effect.raceFirst(
+    listener.take,
+    Effect.yieldNow().pipe(Effect.repeatN(50), Effect.zipRight(Effect.dieMessage("take waited: no event pending")))
+  )
+
+/** Joins a consumer that must finish once everything is published: dies rather than hang. */
+const joinSoon = <A, E>(fiber: Fiber.Fiber<A, E>) =>
+  Effect.raceFirst(
+    Fiber.join(fiber),
+    Effect.yieldNow().pipe(Effect.repeatN(1000), Effect.zipRight(Effect.dieMessage("a consumer is still waiting")))
+  )
+
+const pull = (listener: EventListener.EventListener, n: number) =>
+  listener.stream.pipe(Stream.take(n), Stream.runCollect, Effect.map((chunk) => serials(Chunk.toReadonlyArray(chunk))))
+
+/** Sequential run of `ops`, checking every step against the model; returns what each listener consumed. */
+const runOps = (specs: ReadonlyArray<Spec>, ops: ReadonlyArray<Op>) =>
+  Effect.gen(function*() {
+    const qmp = yield* QmpEvents.QmpEvents
+    const listeners: Array<EventListener.EventListener> = []
+    for (const s of specs) listeners.push(yield* qmp.listener(s.names, toFilter(s.pattern)))
+    const pending: Array<Array<number>> = specs.map(() => [])
+    const consumed: Array<Array<number>> = specs.map(() => [])
+    const accepted: Array<Array<number>> = specs.map(() => [])
+    const published: Array<number> = []
+    let next = 0
+    for (const o of ops) {
+      if (o._tag === "publish") {
+        const events = o.events.map((d) => QmpMessage.makeEvent(d.name, { serial: next++, tag: d.tag, n: d.n }))
+        yield* qmp.publishAll(events)
+        for (const e of events) {
+          published.push(serial(e))
+          specs.forEach((s, i) => {
+            if (accepts(s, e)) {
+              pending[i].push(serial(e))
+              accepted[i].push(serial(e))
+            }
+          })
+        }
+        continue
+      }
+      const i = o.listener % specs.length
+      const listener = listeners[i]
+      switch (o._tag) {
+        case "take": {
+          if (pending[i].length === 0) break
+          const got = serial(yield* takeNow(listener))
+          expect(got).toBe(pending[i].shift())
+          consumed[i].push(got)
+          break
+        }
+        case "stream": {
+          const k = Math.min(o.n, pending[i].length)
+          if (k === 0) break
+          const got = yield* pull(listener, k)
+          expect(got).toEqual(pending[i].splice(0, k))
+          consumed[i].push(...got)
+          break
+        }
+        case "clear": {
+          const got = serials(yield* listener.clear)
+          expect(got).toEqual(pending[i])
+          pending[i] = []
+          consumed[i].push(...got)
+          break
+        }
+        case "isEmpty": {
+          expect(yield* listener.isEmpty).toBe(pending[i].length === 0)
+          break
+        }
+      }
+    }
+    return { qmp, listeners, consumed, accepted, published }
+  })
+
+const withRegistry = <A, E>(self: Effect.Effect<A, E, QmpEvents.QmpEvents | Scope.Scope>) =>
+  self.pipe(Effect.scoped, Effect.provide(QmpEvents.layer))
+
+describe("every listener receives exactly the events it accepts, in order, each exactly once", () => {
+  it.effect.prop(
+    "random listeners, random publishes, takes, stream pulls and clears",
+    [fc.array(spec, { minLength: 1, maxLength: 4 }), fc.array(op, { maxLength: 30 })],
+    ([specs, ops]) =>
+      withRegistry(Effect.gen(function*() {
+        const { accepted, consumed, listeners, published, qmp } = yield* runOps(specs, ops)
+        for (let i = 0; i < specs.length; i++) {
+          const listener = listeners[i]
+          const rest = serials(yield* listener.clear)
+          // taken + streamed + cleared + still pending == accepted, in order, no duplicates
+          const all = [...consumed[i], ...rest]
+          expect(all).toEqual(accepted[i])
+          expect(new Set(all).size).toBe(all.length)
+          expect(serials(yield* listener.history)).toEqual(accepted[i])
+          expect(yield* listener.dropped).toBe(0)
+          expect(yield* listener.isEmpty).toBe(true)
+        }
+        // the default listener hears everything
+        expect(serials(yield* qmp.events.history)).toEqual(published)
+        expect(serials(yield* qmp.events.clear)).toEqual(published)
+      })),
+    { fastCheck: { numRuns: 100 } }
+  )
+
+  it.effect.prop(
+    "bounded listeners drop exactly what their strategy says, and history keeps the newest",
+    [fc.array(boundedSpec, { minLength: 1, maxLength: 4 }), fc.array(op, { maxLength: 30 })],
+    ([specs, ops]) =>
+      withRegistry(Effect.gen(function*() {
+        const qmp = yield* QmpEvents.QmpEvents
+        const listeners: Array<EventListener.EventListener> = []
+        for (const s of specs) {
+          listeners.push(
+            yield* qmp.listener(s.names, toFilter(s.pattern), {
+              capacity: s.capacity,
+              strategy: s.strategy,
+              historyLimit: s.historyLimit
+            })
+          )
+        }
+        const pending: Array<Array<number>> = specs.map(() => [])
+        const history: Array<Array<number>> = specs.map(() => [])
+        const dropped: Array<number> = specs.map(() => 0)
+        let next = 0
+        for (const o of ops) {
+          if (o._tag === "publish") {
+            const events = o.events.map((d) => QmpMessage.makeEvent(d.name, { serial: next++, tag: d.tag, n: d.n }))
+            yield* qmp.publishAll(events)
+            for (const e of events) {
+              specs.forEach((s, i) => {
+                if (!accepts(s, e)) return
+                history[i].push(serial(e))
+                if (pending[i].length >= (s.capacity ?? Infinity)) {
+                  dropped[i]++
+                  if (s.strategy === "dropping") return
+                  pending[i].shift()
+                }
+                pending[i].push(serial(e))
+              })
+            }
+            continue
+          }
+          const i = o.listener % specs.length
+          const listener = listeners[i]
+          if (o._tag === "take" && pending[i].length > 0) {
+            expect(serial(yield* takeNow(listener))).toBe(pending[i].shift())
+          } else if (o._tag === "stream" && pending[i].length > 0) {
+            const k = Math.min(o.n, pending[i].length)
+            expect(yield* pull(listener, k)).toEqual(pending[i].splice(0, k))
+          } else if (o._tag === "clear") {
+            expect(serials(yield* listener.clear)).toEqual(pending[i])
+            pending[i] = []
+          } else if (o._tag === "isEmpty") {
+            expect(yield* listener.isEmpty).toBe(pending[i].length === 0)
+          }
+          expect(yield* listener.dropped).toBe(dropped[i])
+        }
+        for (let i = 0; i < specs.length; i++) {
+          const limit = specs[i].historyLimit ?? 10_000
+          const newest = limit === 0 ? [] : history[i].slice(-limit)
+          expect(serials(yield* listeners[i].history)).toEqual(newest)
+          expect(yield* listeners[i].dropped).toBe(dropped[i])
+          expect(serials(yield* listeners[i].clear)).toEqual(pending[i])
+        }
+      })),
+    { fastCheck: { numRuns: 100 } }
+  )
+
+  it.effect.prop(
+    "consumers waiting in other fibers, by take and by stream, while batches are published",
+    [
+      fc.array(spec, { minLength: 1, maxLength: 4 }),
+      fc.array(fc.array(draft, { maxLength: 6 }), { maxLength: 8 }),
+      fc.array(fc.array(fc.integer({ min: 0, max: 3 }), { minLength: 1, maxLength: 10 }), {
+        minLength: 4,
+        maxLength: 4
+      }),
+      fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 8 })
+    ],
+    ([specs, batches, plans, pauses]) =>
+      withRegistry(Effect.gen(function*() {
+        const qmp = yield* QmpEvents.QmpEvents
+        let next = 0
+        const events = batches.map((batch) =>
+          batch.map((d) => QmpMessage.makeEvent(d.name, { serial: next++, tag: d.tag, n: d.n }))
+        )
+        const expected = specs.map((s) => serials(events.flat().filter((e) => accepts(s, e))))
+        const listeners: Array<EventListener.EventListener> = []
+        for (const s of specs) listeners.push(yield* qmp.listener(s.names, toFilter(s.pattern)))
+        // Each consumer reads exactly what its listener will accept: 0 in its plan is a `take`,
+        // n > 0 a stream pull of up to n events; the plan repeats until everything is read.
+        const consumers = yield* Effect.forEach(listeners, (listener, i) =>
+          Effect.fork(Effect.gen(function*() {
+            const got: Array<number> = []
+            const plan = plans[i]
+            for (let step = 0; got.length < expected[i].length; step++) {
+              const size = plan[step % plan.length]
+              if (size === 0) got.push(serial(yield* listener.take))
+              else got.push(...(yield* pull(listener, Math.min(size, expected[i].length - got.length))))
+            }
+            return got
+          })))
+        for (let b = 0; b < events.length; b++) {
+          yield* qmp.publishAll(events[b])
+          const pause = pauses[b] ?? 0
+          for (let y = 0; y < pause; y++) yield* Effect.yieldNow()
+        }
+        for (let i = 0; i < listeners.length; i++) {
+          const got = yield* joinSoon(consumers[i])
+          expect(got).toEqual(expected[i])
+          expect(yield* listeners[i].isEmpty).toBe(true)
+          expect(serials(yield* listeners[i].history)).toEqual(expected[i])
+        }
+      })),
+    { fastCheck: { numRuns: 100 } }
+  )
+})
+
+describe("the model itself", () => {
+  it("agrees with the listener's own accept", () => {
+    fc.assert(
+      fc.property(spec, draft, (s, d) => {
+        const e = QmpMessage.makeEvent(d.name, { serial: 0, tag: d.tag, n: d.n })
+        const listener = Effect.runSync(EventListener.make({ names: s.names, filter: toFilter(s.pattern) }))
+        assert.strictEqual(listener.accept(e), accepts(s, e))
+      }),
+      { numRuns: 200 }
+    )
+  })
+})
