@@ -38,3 +38,11 @@ export * as EventListener from "./EventListener.js"
  * @since 0.1.0
  */
 export * as QmpEvents from "./QmpEvents.js"
+
+/**
+ * A QMP connection to QEMU over a Unix socket or TCP: greeting, negotiation, commands, and the
+ * events it feeds to `QmpEvents`.
+ *
+ * @since 0.1.0
+ */
+export * as QmpClient from "./QmpClient.js"

@@ -1,0 +1,203 @@
+/**
+ * The reader: turns each chunk read from the socket into one batch of work for the connection's
+ * processing fiber, synchronously, in the socket's data callback.
+ *
+ * A chunk is framed into lines (`LineFramer`), each line is parsed and sorted: events (checked with
+ * the fast `isEvent` guard) go into the batch's `events`, in order; everything else (the greeting,
+ * replies, oddities to log, a fatal error) goes into its `items`, in order. The processing fiber
+ * hands a batch's events to `QmpEvents.publishAll` and waits for it before it completes any reply of
+ * that batch: that is how an event sent before a command's return reaches every listener before that
+ * command's `execute` completes.
+ *
+ * Flow control: the reader counts the batches that were handed on but not processed yet. When they
+ * exceed `highWater` it pauses the socket (the peer then waits, and the kernel's buffers fill), and
+ * it resumes reading once processing has caught up. The unprocessed input is thus bounded by a few
+ * chunks, plus one partial line of at most `maxMessageBytes`.
+ *
+ * The state here is mutable and touched only by the socket callback and by the processing fiber
+ * (through `processed` and `stop`), never concurrently: JavaScript runs one callback at a time.
+ *
+ * @internal
+ */
+import { QmpDisconnected, QmpProtocolError } from "../QmpError.js"
+import type { QmpEvent } from "../QmpMessage.js"
+import { isEvent, isJsonObject } from "../QmpMessage.js"
+import { LineFramer } from "./framer.js"
+
+/** @internal */
+export type JsonObject = Readonly<Record<string, unknown>>
+
+/** @internal */
+export type Item =
+  /** The first message of the connection, whatever its shape: the processor checks it. */
+  | { readonly _tag: "Greeting"; readonly message: unknown }
+  /** A message with `return`, `error` or `id`: the processor correlates and checks it. */
+  | { readonly _tag: "Reply"; readonly message: JsonObject }
+  /** A message that is neither an event nor a reply: logged and dropped. */
+  | { readonly _tag: "Oddity"; readonly kind: "UnknownShape" | "MalformedEvent"; readonly message: JsonObject }
+  /** Bad input that ends the connection. Nothing follows it. */
+  | { readonly _tag: "Fatal"; readonly error: QmpProtocolError }
+  /** The connection ended. Nothing follows it. */
+  | { readonly _tag: "End"; readonly reason: QmpDisconnected }
+
+/** @internal */
+export interface Batch {
+  readonly events: Array<QmpEvent>
+  readonly items: Array<Item>
+}
+
+/** @internal */
+export interface Options {
+  readonly maxMessageBytes: number
+  /** Unprocessed batches above which the socket is paused. */
+  readonly highWater: number
+  /** Unprocessed batches at or below which a paused socket resumes. */
+  readonly lowWater: number
+  /** Receives each batch, in order. */
+  readonly onBatch: (batch: Batch) => void
+  /** Called once, right after a batch that ends with a `Fatal` item: stop the socket. */
+  readonly onFatal: () => void
+  readonly pause: () => void
+  readonly resume: () => void
+}
+
+const hasOwn = Object.prototype.hasOwnProperty
+
+/** A short rendering of untrusted input for logs and error details. */
+export const preview = (text: string, max = 200): string =>
+  text.length <= max ? text : `${text.slice(0, max)}... (${text.length} characters)`
+
+/** @internal */
+export class Reader {
+  private readonly framer: LineFramer
+  private batch: Batch | undefined = undefined
+  private greeted = false
+  private queued = 0
+  private paused = false
+  private ended = false
+
+  constructor(private readonly options: Options) {
+    this.framer = new LineFramer(options.maxMessageBytes, {
+      line: (bytes) => this.line(bytes),
+      tooLong: (bytes) => {
+        this.current().items.push({
+          _tag: "Fatal",
+          error: new QmpProtocolError({
+            reason: "MessageTooLarge",
+            detail: `more than ${options.maxMessageBytes} bytes without a newline (${bytes} seen)`
+          })
+        })
+      }
+    })
+  }
+
+  /** The socket's data callback. */
+  readonly onChunk = (chunk: Uint8Array): void => {
+    if (this.ended) return
+    this.framer.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
+    const fatal = this.framer.isStopped
+    this.flush()
+    if (fatal) {
+      this.ended = true
+      this.options.onFatal()
+    }
+  }
+
+  /** The connection ended: hands on an `End` item, behind every batch already handed on. */
+  end(reason: QmpDisconnected): void {
+    if (this.ended) return
+    this.ended = true
+    const partial = this.framer.pendingBytes
+    this.framer.stop()
+    const detail = partial > 0 ?
+      `in the middle of a message (${partial} bytes dropped)${
+        reason.detail === undefined ? "" : `; ${reason.detail}`
+      }` :
+      reason.detail
+    this.current().items.push({
+      _tag: "End",
+      reason: detail === reason.detail ? reason : new QmpDisconnected({ reason: reason.reason, detail })
+    })
+    this.flush()
+  }
+
+  /** Ignores every later chunk. */
+  stop(): void {
+    this.ended = true
+    this.framer.stop()
+  }
+
+  /** The processing fiber finished `count` batches: resume reading if it has caught up. */
+  processed(count: number): void {
+    this.queued -= count
+    if (this.paused && this.queued <= this.options.lowWater && !this.ended) {
+      this.paused = false
+      this.options.resume()
+    }
+  }
+
+  private current(): Batch {
+    if (this.batch === undefined) this.batch = { events: [], items: [] }
+    return this.batch
+  }
+
+  private flush(): void {
+    const batch = this.batch
+    if (batch === undefined) return
+    this.batch = undefined
+    this.queued++
+    this.options.onBatch(batch)
+    if (!this.paused && this.queued > this.options.highWater && !this.ended) {
+      this.paused = true
+      this.options.pause()
+    }
+  }
+
+  /** One complete line: parse and sort it. Returns `false` on fatal input. */
+  private line(bytes: Buffer): boolean {
+    if (bytes.length === 0) return true
+    const text = bytes.toString("utf8")
+    let message: unknown
+    try {
+      message = JSON.parse(text)
+    } catch (cause) {
+      if (text.trim() === "") return true
+      this.current().items.push({
+        _tag: "Fatal",
+        error: new QmpProtocolError({
+          reason: "NotJson",
+          detail: `${cause instanceof Error ? cause.message : String(cause)}: ${preview(text, 100)}`
+        })
+      })
+      return false
+    }
+    if (!this.greeted) {
+      this.greeted = true
+      this.current().items.push({ _tag: "Greeting", message })
+      return true
+    }
+    if (isEvent(message)) {
+      this.current().events.push(message)
+      return true
+    }
+    if (!isJsonObject(message)) {
+      this.current().items.push({
+        _tag: "Fatal",
+        error: new QmpProtocolError({
+          reason: "NotObject",
+          detail: `got ${message === null ? "null" : Array.isArray(message) ? "an array" : typeof message}: ` +
+            preview(text, 100)
+        })
+      })
+      return false
+    }
+    if (hasOwn.call(message, "event")) {
+      this.current().items.push({ _tag: "Oddity", kind: "MalformedEvent", message })
+    } else if (hasOwn.call(message, "return") || hasOwn.call(message, "error") || hasOwn.call(message, "id")) {
+      this.current().items.push({ _tag: "Reply", message })
+    } else {
+      this.current().items.push({ _tag: "Oddity", kind: "UnknownShape", message })
+    }
+    return true
+  }
+}

@@ -1,0 +1,391 @@
+/**
+ * One QMP session over an open socket: the reader in the socket callback, the processing fiber, the
+ * calls in flight, writes, and the end of the connection.
+ *
+ * - The reader (`reader.ts`) turns each chunk into a batch; batches wait in an unbounded inbox whose
+ *   length the reader bounds by pausing the socket.
+ * - The processing fiber takes every waiting batch, hands their events to `QmpEvents.publishAll` in
+ *   one hand-off and waits for it, then settles the replies of those batches in order. An event that
+ *   came before a reply is thus in every listener before that reply's `execute` completes
+ *   (semantics 3), by construction.
+ * - Every end of the connection (the peer hung up, the socket failed, bad input, `disconnect`)
+ *   reaches the processing fiber as an item behind what was read before it, and is handled once, by
+ *   `terminate`: pending calls fail (a `quit` that was sent succeeds instead: QEMU hangs up right
+ *   after it), then, for an established session, `QmpEvents.end` runs.
+ *
+ * @internal
+ */
+import * as NodeSocket from "@effect/platform-node/NodeSocket"
+import type * as Socket from "@effect/platform/Socket"
+import * as Cause from "effect/Cause"
+import * as Deferred from "effect/Deferred"
+import * as Duration from "effect/Duration"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as FiberId from "effect/FiberId"
+import * as Option from "effect/Option"
+import * as ParseResult from "effect/ParseResult"
+import * as Queue from "effect/Queue"
+import * as Schema from "effect/Schema"
+import type * as Scope from "effect/Scope"
+import type * as Net from "node:net"
+import type { QmpAddress } from "../QmpError.js"
+import {
+  formatAddress,
+  QmpConnectError,
+  QmpDisconnected,
+  QmpExecuteError,
+  QmpNegotiationError,
+  QmpProtocolError,
+  QmpTimeoutError
+} from "../QmpError.js"
+import type * as QmpEvents from "../QmpEvents.js"
+import * as QmpMessage from "../QmpMessage.js"
+import type { Call, CallError, ExecuteError } from "./calls.js"
+import { Calls } from "./calls.js"
+import type { Batch, Item, JsonObject } from "./reader.js"
+import { preview, Reader } from "./reader.js"
+
+/** @internal */
+export interface Session {
+  /** The greeting, once it has arrived and been checked. */
+  readonly greeting: Effect.Effect<QmpMessage.Greeting, QmpConnectError | QmpNegotiationError>
+  readonly call: (
+    kind: "execute" | "exec-oob",
+    command: string,
+    args: JsonObject | undefined,
+    timeout: Duration.Duration | undefined
+  ) => Effect.Effect<unknown, ExecuteError>
+  /**
+   * Marks the session established: from now on, its end ends the `QmpEvents` registry too. `false`
+   * if the connection has ended already.
+   */
+  readonly establish: Effect.Effect<boolean>
+  readonly disconnect: Effect.Effect<void>
+  /** Waits until the session has ended, and gives the reason. */
+  readonly closed: Effect.Effect<QmpDisconnected>
+}
+
+/** @internal */
+export interface Options {
+  readonly address: QmpAddress
+  readonly socket: Net.Socket
+  readonly events: QmpEvents.Service
+  readonly maxMessageBytes: number
+}
+
+/** Unprocessed batches above which reading pauses, and at or below which it resumes. */
+const highWater = 16
+const lowWater = 4
+
+const hasOwn = Object.prototype.hasOwnProperty
+
+const isErrorBody = (u: unknown): u is { readonly class: string; readonly desc: string } =>
+  QmpMessage.isJsonObject(u) && hasOwn.call(u, "class") && typeof u.class === "string" &&
+  hasOwn.call(u, "desc") && typeof u.desc === "string"
+
+/** A compact explanation of a Schema rejection: `error.class: is missing; ...`. */
+const explain = <A, I>(schema: Schema.Schema<A, I>, u: unknown): string =>
+  Schema.decodeUnknownEither(schema)(u).pipe(
+    (result) =>
+      result._tag === "Right" ? "" : ParseResult.ArrayFormatter.formatErrorSync(result.left)
+        .map((issue) => issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`)
+        .join("; ")
+  )
+
+const render = (message: unknown): string => {
+  try {
+    return preview(JSON.stringify(message))
+  } catch {
+    return String(message)
+  }
+}
+
+const causeMessage = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
+
+/** Why `Socket.run` ended. */
+const endReason = (exit: Exit.Exit<void, Socket.SocketError>): QmpDisconnected => {
+  if (Exit.isSuccess(exit)) return new QmpDisconnected({ reason: "Closed" })
+  const failure = Cause.failureOption(exit.cause)
+  if (Option.isNone(failure)) {
+    return new QmpDisconnected({ reason: "Lost", detail: Cause.pretty(exit.cause) })
+  }
+  const error = failure.value
+  if (error.reason === "Close") {
+    return error.code === 1000 ?
+      new QmpDisconnected({ reason: "Closed" }) :
+      new QmpDisconnected({ reason: "Lost", detail: `closed with code ${error.code}` })
+  }
+  return new QmpDisconnected({ reason: "Lost", detail: causeMessage(error.cause) })
+}
+
+/**
+ * Starts a session over an open socket. Its fibers live in the scope; closing the scope disconnects.
+ *
+ * @internal
+ */
+export const make = (options: Options): Effect.Effect<Session, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const { address, events, socket: raw } = options
+    const annotations = { module: "QmpClient", address: formatAddress(address) }
+
+    const inbox = yield* Queue.unbounded<Batch>()
+    const calls = new Calls()
+    const greeting = Deferred.unsafeMake<QmpMessage.Greeting, QmpConnectError | QmpNegotiationError>(FiberId.none)
+    // `abort` opens as soon as the end is known (it stops writes that wait); `terminated` once the
+    // end has been carried out entirely (pending calls settled, listeners ended).
+    const abort = Deferred.unsafeMake<void>(FiberId.none)
+    const terminated = Deferred.unsafeMake<void>(FiberId.none)
+
+    // The session's state, written only in synchronous blocks (see the module's comment).
+    let ended: QmpDisconnected | undefined = undefined
+    let established = false
+    let runEnded = false
+
+    const reader = new Reader({
+      maxMessageBytes: options.maxMessageBytes,
+      highWater,
+      lowWater,
+      onBatch: (batch) => inbox.unsafeOffer(batch),
+      onFatal: () => raw.destroy(),
+      pause: () => raw.pause(),
+      resume: () => raw.resume()
+    })
+
+    const connectFailure = (
+      reason: QmpDisconnected,
+      error: QmpProtocolError | undefined
+    ): QmpConnectError | QmpNegotiationError =>
+      error !== undefined ?
+        new QmpNegotiationError({ reason: "BadGreeting", detail: error.message }) :
+        new QmpConnectError({ address, reason: "Closed", cause: reason.message })
+
+    /** Carries out the end of the connection, once. */
+    const terminate = (
+      reason: QmpDisconnected,
+      error?: QmpProtocolError,
+      greetingError?: QmpNegotiationError
+    ): Effect.Effect<void> => {
+      if (ended !== undefined) return Effect.void
+      ended = reason
+      reader.stop()
+      raw.destroy()
+      Deferred.unsafeDone(abort, Exit.void)
+      Deferred.unsafeDone(greeting, Exit.fail(greetingError ?? connectFailure(reason, error)))
+      // QEMU answers `quit` with SHUTDOWN, the return, and a hang-up that may be seen first.
+      const hungUp = error === undefined && (reason.reason === "Closed" || reason.reason === "Lost")
+      const failure: CallError = error ?? reason
+      calls.settleAll((call) => hungUp && call.sent && call.command === "quit" ? Exit.succeed({}) : Exit.fail(failure))
+      return Effect.zipRight(
+        established ? events.end(reason) : Effect.void,
+        Effect.sync(() => Deferred.unsafeDone(terminated, Exit.void))
+      )
+    }
+
+    const onGreeting = (message: unknown): Effect.Effect<void> | undefined => {
+      const decoded = Schema.decodeUnknownEither(QmpMessage.Greeting)(message)
+      if (decoded._tag === "Right") {
+        Deferred.unsafeDone(greeting, Exit.succeed(decoded.right))
+        return undefined
+      }
+      const detail = `${explain(QmpMessage.Greeting, message)} in ${render(message)}`
+      return terminate(
+        new QmpDisconnected({ reason: "ProtocolError", detail: `the greeting is not QMP: ${detail}` }),
+        undefined,
+        new QmpNegotiationError({ reason: "BadGreeting", detail })
+      )
+    }
+
+    const onReply = (message: JsonObject): Effect.Effect<void> | undefined => {
+      const call = calls.take(message.id)
+      if (call === undefined) {
+        return calls.wasAbandoned(message.id) ?
+          Effect.logDebug("Dropped the late reply of a command that timed out or was interrupted").pipe(
+            Effect.annotateLogs("reply", render(message))
+          ) :
+          Effect.logWarning("Dropped a reply that answers no pending command (unknown id)").pipe(
+            Effect.annotateLogs("reply", render(message))
+          )
+      }
+      if (hasOwn.call(message, "return")) {
+        Deferred.unsafeDone(call.deferred, Exit.succeed(message.return))
+      } else if (hasOwn.call(message, "error") && isErrorBody(message.error)) {
+        Deferred.unsafeDone(
+          call.deferred,
+          Exit.fail(
+            new QmpExecuteError({ command: call.command, errorClass: message.error.class, desc: message.error.desc })
+          )
+        )
+      } else {
+        const why = hasOwn.call(message, "error") ?
+          explain(QmpMessage.ErrorResponse, message) :
+          "neither \"return\" nor \"error\""
+        Deferred.unsafeDone(
+          call.deferred,
+          Exit.fail(
+            new QmpProtocolError({ reason: "MalformedReply", detail: `${call.command}: ${why} in ${render(message)}` })
+          )
+        )
+      }
+      return undefined
+    }
+
+    const onItem = (item: Item): Effect.Effect<void> | undefined => {
+      switch (item._tag) {
+        case "Reply":
+          return onReply(item.message)
+        case "Greeting":
+          return onGreeting(item.message)
+        case "Oddity":
+          return item.kind === "MalformedEvent" ?
+            Effect.logWarning("Dropped a malformed event").pipe(
+              Effect.annotateLogs({ detail: explain(QmpMessage.Event, item.message), event: render(item.message) })
+            ) :
+            Effect.logWarning("Dropped a message of unknown shape").pipe(
+              Effect.annotateLogs("message", render(item.message))
+            )
+        case "Fatal":
+          return terminate(
+            new QmpDisconnected({ reason: "ProtocolError", detail: item.error.message }),
+            item.error
+          )
+        case "End":
+          return terminate(item.reason)
+      }
+    }
+
+    /** The processing fiber: events of the waiting batches first, then their other items, in order. */
+    const process = (batches: Iterable<Batch>): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        let published: Array<QmpMessage.QmpEvent> | undefined
+        let owned = false
+        for (const batch of batches) {
+          if (batch.events.length === 0) continue
+          if (published === undefined) {
+            published = batch.events
+          } else {
+            // Copy once, then append: concatenating batch after batch would be quadratic.
+            if (!owned) {
+              published = published.slice()
+              owned = true
+            }
+            for (const event of batch.events) published.push(event)
+          }
+        }
+        if (published !== undefined) yield* events.publishAll(published)
+        for (const batch of batches) {
+          for (const item of batch.items) {
+            const effect = onItem(item)
+            if (effect !== undefined) yield* effect
+            if (ended !== undefined) return
+          }
+        }
+      })
+
+    yield* Effect.gen(function*() {
+      while (ended === undefined) {
+        const batches = yield* Queue.takeBetween(inbox, 1, Number.MAX_SAFE_INTEGER)
+        yield* process(batches)
+        reader.processed(batches.length)
+      }
+    }).pipe(
+      // A defect here is a bug; still, end the session rather than leave calls and listeners waiting.
+      Effect.catchAllCause((cause) =>
+        Cause.isInterruptedOnly(cause) ? Effect.void : Effect.zipRight(
+          Effect.logError("The QMP reader failed; closing the connection", cause),
+          terminate(new QmpDisconnected({ reason: "Lost", detail: `internal error: ${Cause.pretty(cause)}` }))
+        )
+      ),
+      Effect.annotateLogs({ ...annotations, fiber: "process" }),
+      Effect.forkScoped
+    )
+
+    const socket = yield* NodeSocket.fromDuplex(Effect.succeed(raw))
+    yield* socket.run(reader.onChunk, {
+      // An error or a close before `run` attached its listeners would never end `run`.
+      onOpen: Effect.sync(() => {
+        if (raw.destroyed) {
+          reader.end(new QmpDisconnected({ reason: "Lost", detail: "the socket closed before reading started" }))
+        }
+      })
+    }).pipe(
+      Effect.onExit((exit) =>
+        Effect.sync(() => {
+          runEnded = true
+          if (!Exit.isInterrupted(exit)) reader.end(endReason(exit))
+        })
+      ),
+      Effect.annotateLogs({ ...annotations, fiber: "socket" }),
+      Effect.forkScoped
+    )
+    const write = yield* socket.writer
+
+    /** Writes one line, or fails with `QmpDisconnected` if the connection ends first. */
+    const writeLine = (line: string, call: Call): Effect.Effect<void, QmpDisconnected> =>
+      Effect.suspend(() => {
+        if (ended !== undefined) return Effect.fail(ended)
+        // While `run` runs, the write goes out at once: `quit` counts as sent.
+        call.sent = !runEnded
+        return Effect.raceFirst(
+          Effect.mapError(
+            write(line),
+            (error) =>
+              ended ?? new QmpDisconnected({ reason: "Lost", detail: `write failed: ${causeMessage(error.cause)}` })
+          ),
+          Effect.flatMap(Deferred.await(abort), () => Effect.fail(ended!))
+        )
+      })
+
+    const call = (
+      kind: "execute" | "exec-oob",
+      command: string,
+      args: JsonObject | undefined,
+      timeout: Duration.Duration | undefined
+    ): Effect.Effect<unknown, ExecuteError> =>
+      Effect.suspend(() => {
+        if (ended !== undefined) return Effect.fail(ended)
+        const call = calls.open(command)
+        let line: string
+        try {
+          line = JSON.stringify(
+            kind === "execute" ?
+              { execute: command, arguments: args, id: call.id } :
+              { "exec-oob": command, arguments: args, id: call.id }
+          ) + "\n"
+        } catch (cause) {
+          calls.abandon(call)
+          return Effect.die(cause)
+        }
+        const exchange: Effect.Effect<unknown, ExecuteError> = Effect.zipRight(
+          writeLine(line, call),
+          Deferred.await(call.deferred)
+        )
+        return Effect.ensuring(
+          timeout === undefined || !Duration.isFinite(timeout) ? exchange : Effect.timeoutFail(exchange, {
+            duration: timeout,
+            onTimeout: () => new QmpTimeoutError({ command, timeout: Duration.format(timeout) })
+          }),
+          Effect.sync(() => calls.abandon(call))
+        )
+      })
+
+    const disconnect: Effect.Effect<void> = Effect.suspend(() => {
+      if (ended === undefined) reader.end(new QmpDisconnected({ reason: "Disconnected" }))
+      return Deferred.await(terminated)
+    })
+
+    // Closing the scope disconnects: pending calls fail and listeners end before the fibers stop.
+    yield* Effect.addFinalizer(() => Effect.ignore(Effect.timeout(disconnect, Duration.seconds(10))))
+
+    return {
+      greeting: Deferred.await(greeting),
+      call,
+      establish: Effect.sync(() => {
+        if (ended !== undefined) return false
+        established = true
+        return true
+      }),
+      disconnect,
+      closed: Effect.map(Deferred.await(terminated), () => ended!)
+    }
+  })
