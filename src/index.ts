@@ -46,3 +46,10 @@ export * as QmpEvents from "./QmpEvents.js"
  * @since 0.1.0
  */
 export * as QmpClient from "./QmpClient.js"
+
+/**
+ * A QEMU started for a scope, with its QMP connection, stopped for sure when the scope closes.
+ *
+ * @since 0.1.0
+ */
+export * as QemuProcess from "./QemuProcess.js"
