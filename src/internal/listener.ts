@@ -12,13 +12,14 @@
  *
  * @internal
  */
+import * as Chunk from "effect/Chunk"
 import * as Effect from "effect/Effect"
-import * as MutableQueue from "effect/MutableQueue"
 import * as Queue from "effect/Queue"
 import type { EventFilter } from "../EventFilter.js"
 import type { ListenerClosed } from "../QmpError.js"
 import type { QmpEvent } from "../QmpMessage.js"
 import { History } from "./history.js"
+import { Ring } from "./ring.js"
 
 /**
  * The end marker: it sits behind the pending events of a closed listener and stays there, so that
@@ -41,24 +42,28 @@ const variance = { _A: (_: unknown) => _ }
  */
 class Backing implements Queue.BackingQueue<Entry> {
   readonly [Queue.BackingQueueTypeId] = variance as any
-  readonly mutable = MutableQueue.unbounded<Entry>()
+  private readonly ring = new Ring<Entry>()
   poll<Def>(def: Def): Entry | Def {
-    return MutableQueue.poll(this.mutable, def)
+    return this.ring.poll(def)
   }
-  pollUpTo(limit: number) {
-    return MutableQueue.pollUpTo(this.mutable, limit)
+  pollUpTo(limit: number): Chunk.Chunk<Entry> {
+    const entries: Array<Entry> = []
+    while (entries.length < limit && this.ring.length > 0) entries.push(this.ring.poll(undefined)!)
+    return Chunk.unsafeFromArray(entries)
   }
-  offerAll(elements: Iterable<Entry>) {
-    return MutableQueue.offerAll(this.mutable, elements)
+  offerAll(elements: Iterable<Entry>): Chunk.Chunk<Entry> {
+    for (const element of elements) this.ring.offer(element)
+    return Chunk.empty()
   }
   offer(element: Entry): boolean {
-    return MutableQueue.offer(this.mutable, element)
+    this.ring.offer(element)
+    return true
   }
   capacity(): number {
     return Number.POSITIVE_INFINITY
   }
   length(): number {
-    return MutableQueue.length(this.mutable)
+    return this.ring.length
   }
 }
 

@@ -1,0 +1,47 @@
+/**
+ * The benchmarks of effect-qmp: `npm run bench` (about 2.5 minutes here), or `npm run bench -- --quick`
+ * (under half a minute, smaller and fewer runs). Numbers only: nothing is asserted.
+ *
+ * Prints the machine and the exact command, then runs each workload; a workload runs each of its
+ * configurations in a fresh child process (see `workload.ts`). To add a workload (the end-to-end
+ * socket one, say), write a module like `publish.ts` and list it below.
+ */
+import * as os from "node:os"
+import { parseArgs } from "node:util"
+import { workload as publish } from "./publish.js"
+import { formatMiB, formatSeconds } from "./stats.js"
+import type { Options, Workload } from "./workload.js"
+
+const workloads: ReadonlyArray<Workload> = [publish]
+
+const args = process.argv.slice(2)
+const { values } = parseArgs({ args, strict: true, options: { quick: { type: "boolean", default: false } } })
+const options: Options = { quick: values.quick }
+
+const print = (line: string): void => {
+  console.log(line)
+}
+
+const loadAverage = (): string => os.loadavg().map((load) => load.toFixed(2)).join(" ")
+
+const command = process.env.npm_lifecycle_event === "bench" ?
+  `npm run bench${args.length > 0 ? ` -- ${args.join(" ")}` : ""}` :
+  `tsx bench/index.ts${args.length > 0 ? ` ${args.join(" ")}` : ""}`
+
+const cpus = os.cpus()
+print(`effect-qmp benchmarks${options.quick ? " (quick)" : ""}`)
+print(`command: ${command}`)
+print(
+  `machine: ${cpus[0]?.model.trim() ?? "unknown CPU"}, ${cpus.length} cores, ${formatMiB(os.totalmem())} RAM, ` +
+    `${os.type()} ${os.release()} ${os.arch()}, node ${process.version}`
+)
+print(`load average at start: ${loadAverage()} (other work on the machine makes the figures noisy)`)
+
+const started = performance.now()
+for (const workload of workloads) {
+  print("")
+  print(`== ${workload.title}`)
+  await workload.run(options, print)
+}
+print("")
+print(`load average at end: ${loadAverage()}; total ${formatSeconds(performance.now() - started)}`)
