@@ -38,12 +38,16 @@
  * @since 0.1.0
  */
 import * as Cause from "effect/Cause"
+import * as Config from "effect/Config"
+import * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
 import * as Session from "./internal/session.js"
 import * as Transport from "./internal/transport.js"
@@ -51,6 +55,7 @@ import type { QmpAddress, QmpDisconnected, QmpExecuteError, QmpProtocolError, Qm
 import { formatAddress, QmpConnectError, QmpNegotiationError } from "./QmpError.js"
 import * as QmpEvents from "./QmpEvents.js"
 import type * as QmpMessage from "./QmpMessage.js"
+import * as QmpMetrics from "./QmpMetrics.js"
 
 /**
  * Options of a connection.
@@ -245,15 +250,32 @@ export const make = (
       Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
     )
 
+    const { major, micro, minor } = greeting.QMP.version.qemu
+    yield* Effect.logDebug(`Connected to QEMU ${major}.${minor}.${micro}${oob ? " (oob enabled)" : ""}`)
+
     const timeoutOf = (options: ExecuteOptions | undefined): Duration.Duration =>
       options?.timeout === undefined ? commandTimeout : Duration.decode(options.timeout)
+    const pending = Metric.tagged(QmpMetrics.commandsPending, "address", formatAddress(address))
+
+    // One span per command, and the pending-commands gauge around it.
+    const run = (kind: "execute" | "exec-oob") =>
+    (
+      command: string,
+      args: Readonly<Record<string, unknown>> | undefined,
+      options: ExecuteOptions | undefined
+    ): Effect.Effect<unknown, ExecuteError> =>
+      Effect.acquireUseRelease(
+        Metric.increment(pending),
+        () => session.call(kind, command, args, timeoutOf(options)),
+        () => Metric.incrementBy(pending, -1)
+      ).pipe(Effect.withSpan(`QmpClient.${kind}`, { attributes: { "qmp.command": command }, kind: "client" }))
 
     return QmpClient.of({
       address,
       greeting,
       oob,
-      execute: (command, args, options) => session.call("execute", command, args, timeoutOf(options)),
-      executeOob: (command, args, options) => session.call("exec-oob", command, args, timeoutOf(options)),
+      execute: run("execute"),
+      executeOob: run("exec-oob"),
       disconnect: session.disconnect,
       closed: session.closed
     })
@@ -275,3 +297,54 @@ export const layer = (
   options?: Options
 ): Layer.Layer<QmpClient | QmpEvents.QmpEvents, QmpConnectError | QmpNegotiationError> =>
   Layer.scoped(QmpClient, make(address, options)).pipe(Layer.provideMerge(QmpEvents.layer))
+
+/**
+ * Parses `HOST:PORT` (`127.0.0.1:4444`, `[::1]:4444`) into a TCP address.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const parseTcpAddress = (text: string): Either.Either<QmpAddress, string> => {
+  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text.trim())
+  const port = match === null ? Number.NaN : Number(match[3])
+  if (match === null || !Number.isInteger(port) || port < 1 || port > 65535) {
+    return Either.left(`expected HOST:PORT with a port from 1 to 65535, got ${JSON.stringify(text)}`)
+  }
+  return Either.right({ host: match[1] ?? match[2], port })
+}
+
+/**
+ * Where to connect, from the environment (or any `ConfigProvider`): `QMP_SOCKET` (a Unix socket
+ * path), else `QMP_TCP` (`HOST:PORT`).
+ *
+ * @since 0.1.0
+ * @category config
+ */
+export const addressConfig: Config.Config<QmpAddress> = Config.orElse(
+  Config.map(Config.string("QMP_SOCKET"), (path): QmpAddress => ({ path })),
+  () =>
+    Config.mapOrFail(
+      Config.string("QMP_TCP"),
+      (text) => Either.mapLeft(parseTcpAddress(text), (message) => ConfigError.InvalidData(["QMP_TCP"], message))
+    )
+)
+
+/**
+ * A connection as a layer, its address and options read from `Config`: by default the address from
+ * `QMP_SOCKET` or `QMP_TCP` (see `addressConfig`) and the default options.
+ *
+ * @example
+ * ```ts
+ * // QMP_SOCKET=/run/vm1/qmp.sock node app.js
+ * program.pipe(Effect.provide(QmpClient.layerConfig()))
+ * // or with options from Config too
+ * QmpClient.layerConfig({ address: QmpClient.addressConfig, commandTimeout: Config.duration("QMP_TIMEOUT") })
+ * ```
+ *
+ * @since 0.1.0
+ * @category layers
+ */
+export const layerConfig = (
+  config: Config.Config.Wrap<Options & { readonly address: QmpAddress }> = { address: addressConfig }
+): Layer.Layer<QmpClient | QmpEvents.QmpEvents, QmpConnectError | QmpNegotiationError | ConfigError.ConfigError> =>
+  Layer.unwrapEffect(Effect.map(Config.unwrap(config), ({ address, ...options }) => layer(address, options)))

@@ -53,3 +53,10 @@ export * as QmpClient from "./QmpClient.js"
  * @since 0.1.0
  */
 export * as QemuProcess from "./QemuProcess.js"
+
+/**
+ * The metrics effect-qmp keeps: events received and dropped, commands pending.
+ *
+ * @since 0.1.0
+ */
+export * as QmpMetrics from "./QmpMetrics.js"

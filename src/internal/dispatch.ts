@@ -12,12 +12,14 @@ import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
+import * as Metric from "effect/Metric"
 import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import type { EventListener } from "../EventListener.js"
 import { ListenerError } from "../QmpError.js"
 import type { QmpDisconnected } from "../QmpError.js"
 import type { QmpEvent } from "../QmpMessage.js"
+import * as QmpMetrics from "../QmpMetrics.js"
 import * as Listener from "./listener.js"
 
 /** @internal */
@@ -118,12 +120,29 @@ const deliverBatch = (registry: Registry, events: ReadonlyArray<QmpEvent>): Arra
   return failures
 }
 
+const listenerLabel = (names: ReadonlySet<string>): string => names.size === 0 ? "(all events)" : [...names].join(",")
+
+/** Adds the drops of bounded listeners since the last batch to the `qmp_events_dropped` metric. */
+const reportDrops = (registry: Registry): Effect.Effect<void> | undefined => {
+  let report: Effect.Effect<void> | undefined
+  for (const listener of registry.listeners) {
+    const state = Listener.stateOf(listener)
+    const count = state.dropped - state.droppedReported
+    if (count === 0) continue
+    state.droppedReported = state.dropped
+    const label = listener === registry.defaultListener ? "(default)" : listenerLabel(state.names)
+    const update = Metric.incrementBy(Metric.tagged(QmpMetrics.eventsDropped, "listener", label), count)
+    report = report === undefined ? update : Effect.zipRight(report, update)
+  }
+  return report
+}
+
 const logFailures = (failures: ReadonlyArray<FilterFailure>): Effect.Effect<void> =>
   Effect.forEach(failures, (failure) =>
     Effect.logWarning(
       "An event filter threw: its listener is closed until it is removed and registered again",
       Cause.die(failure.cause)
-    ).pipe(Effect.annotateLogs("listener", failure.names.size === 0 ? "(all events)" : [...failure.names].join(","))), {
+    ).pipe(Effect.annotateLogs("listener", listenerLabel(failure.names))), {
     discard: true
   })
 
@@ -166,7 +185,9 @@ export const handle = (registry: Ref.Ref<Registry>, request: Request): Effect.Ef
         // Once ended, no more events are delivered: listeners have their end marker already.
         const failures = current.ended === undefined ? deliverBatch(current, request.events) : []
         Deferred.unsafeDone(request.done, Exit.void)
-        return failures.length === 0 ? Effect.void : logFailures(failures)
+        const drops = reportDrops(current)
+        const logs = failures.length === 0 ? undefined : logFailures(failures)
+        return drops === undefined ? logs ?? Effect.void : logs === undefined ? drops : Effect.zipRight(logs, drops)
       })
     case "Register":
       return Effect.flatMap(

@@ -78,6 +78,8 @@ export interface ListenerState {
   readonly backing: Backing
   readonly history: History<QmpEvent>
   dropped: number
+  /** The part of `dropped` already added to the `qmp_events_dropped` metric. */
+  droppedReported: number
   closed: Closed | undefined
 }
 
@@ -99,6 +101,7 @@ export const makeState = (options: {
     backing,
     history: new History<QmpEvent>(options.historyLimit),
     dropped: 0,
+    droppedReported: 0,
     closed: undefined
   }))
 }

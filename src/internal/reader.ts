@@ -19,6 +19,7 @@
  *
  * @internal
  */
+import { StringDecoder } from "node:string_decoder"
 import { QmpDisconnected, QmpProtocolError } from "../QmpError.js"
 import type { QmpEvent } from "../QmpMessage.js"
 import { isEvent, isJsonObject } from "../QmpMessage.js"
@@ -44,11 +45,15 @@ export type Item =
 export interface Batch {
   readonly events: Array<QmpEvent>
   readonly items: Array<Item>
+  /** The chunk as text, when the wire tap is on. */
+  wire?: string
 }
 
 /** @internal */
 export interface Options {
   readonly maxMessageBytes: number
+  /** Keep each chunk's text on its batch, for the debug wire tap. */
+  readonly tapWire: boolean
   /** Unprocessed batches above which the socket is paused. */
   readonly highWater: number
   /** Unprocessed batches at or below which a paused socket resumes. */
@@ -75,8 +80,10 @@ export class Reader {
   private queued = 0
   private paused = false
   private ended = false
+  private readonly wire: StringDecoder | undefined
 
   constructor(private readonly options: Options) {
+    this.wire = options.tapWire ? new StringDecoder("utf8") : undefined
     this.framer = new LineFramer(options.maxMessageBytes, {
       line: (bytes) => this.line(bytes),
       tooLong: (bytes) => {
@@ -94,6 +101,7 @@ export class Reader {
   /** The socket's data callback. */
   readonly onChunk = (chunk: Uint8Array): void => {
     if (this.ended) return
+    if (this.wire !== undefined) this.current().wire = this.wire.write(chunk as Buffer)
     this.framer.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk.buffer, chunk.byteOffset, chunk.byteLength))
     const fatal = this.framer.isStopped
     this.flush()

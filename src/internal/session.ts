@@ -23,6 +23,9 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
+import * as FiberRef from "effect/FiberRef"
+import * as LogLevel from "effect/LogLevel"
+import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
 import * as Queue from "effect/Queue"
@@ -41,6 +44,7 @@ import {
 } from "../QmpError.js"
 import type * as QmpEvents from "../QmpEvents.js"
 import * as QmpMessage from "../QmpMessage.js"
+import * as QmpMetrics from "../QmpMetrics.js"
 import type { Call, CallError, ExecuteError } from "./calls.js"
 import { Calls } from "./calls.js"
 import type { Batch, Item, JsonObject } from "./reader.js"
@@ -142,8 +146,14 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
     let established = false
     let runEnded = false
 
+    // The wire tap: on when debug logs are, decided once for the session so that the socket callback
+    // pays one boolean check per chunk when it is off.
+    const tapWire = LogLevel.lessThanEqual(yield* FiberRef.get(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
+    const received = Metric.tagged(QmpMetrics.eventsReceived, "address", formatAddress(address))
+
     const reader = new Reader({
       maxMessageBytes: options.maxMessageBytes,
+      tapWire,
       highWater,
       lowWater,
       onBatch: (batch) => inbox.unsafeOffer(batch),
@@ -176,9 +186,10 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       const hungUp = error === undefined && (reason.reason === "Closed" || reason.reason === "Lost")
       const failure: CallError = error ?? reason
       calls.settleAll((call) => hungUp && call.sent && call.command === "quit" ? Exit.succeed({}) : Exit.fail(failure))
-      return Effect.zipRight(
-        established ? events.end(reason) : Effect.void,
-        Effect.sync(() => Deferred.unsafeDone(terminated, Exit.void))
+      return Effect.logDebug("QMP session ended").pipe(
+        Effect.annotateLogs("reason", reason.message),
+        Effect.zipRight(established ? events.end(reason) : Effect.void),
+        Effect.zipRight(Effect.sync(() => Deferred.unsafeDone(terminated, Exit.void)))
       )
     }
 
@@ -259,6 +270,11 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       Effect.gen(function*() {
         let published: Array<QmpMessage.QmpEvent> | undefined
         let owned = false
+        if (tapWire) {
+          for (const batch of batches) {
+            if (batch.wire !== undefined && batch.wire !== "") yield* Effect.logDebug(`<- ${batch.wire.trimEnd()}`)
+          }
+        }
         for (const batch of batches) {
           if (batch.events.length === 0) continue
           if (published === undefined) {
@@ -272,7 +288,10 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
             for (const event of batch.events) published.push(event)
           }
         }
-        if (published !== undefined) yield* events.publishAll(published)
+        if (published !== undefined) {
+          yield* Metric.incrementBy(received, published.length)
+          yield* events.publishAll(published)
+        }
         for (const batch of batches) {
           for (const item of batch.items) {
             const effect = onItem(item)
@@ -326,7 +345,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
         if (ended !== undefined) return Effect.fail(ended)
         // While `run` runs, the write goes out at once: `quit` counts as sent.
         call.sent = !runEnded
-        return Effect.raceFirst(
+        const written = Effect.raceFirst(
           Effect.mapError(
             write(line),
             (error) =>
@@ -334,6 +353,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
           ),
           Effect.flatMap(Deferred.await(abort), () => Effect.fail(ended!))
         )
+        return tapWire ? Effect.zipRight(Effect.logDebug(`-> ${line.trimEnd()}`), written) : written
       })
 
     const call = (
