@@ -60,3 +60,12 @@ export * as QemuProcess from "./QemuProcess.js"
  * @since 0.1.0
  */
 export * as QmpMetrics from "./QmpMetrics.js"
+
+/**
+ * An in-process QMP server on a real socket, scriptable, with a small VM behind its default
+ * commands and fault injection: for tests and demos without QEMU. Also importable on its own as
+ * `effect-qmp/testing/QmpTestServer`.
+ *
+ * @since 0.1.0
+ */
+export * as QmpTestServer from "./testing/QmpTestServer.js"

@@ -1,0 +1,944 @@
+/**
+ * QmpTestServer itself: through the real QmpClient, and through a raw socket where the client
+ * would hide what is on the wire (the negotiation gate, the order of lines, raw faults).
+ */
+import { describe, expect, it } from "@effect/vitest"
+import { Deferred, Effect, Exit, Fiber, Layer, Logger, LogLevel, Option, Queue, Ref } from "effect"
+import type { Scope } from "effect"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Path from "node:path"
+import { StringDecoder } from "node:string_decoder"
+import { QmpClient, QmpEvents, QmpMessage, QmpTestServer } from "../src/index.js"
+import type { QmpError } from "../src/index.js"
+
+const MiB = 1024 * 1024
+
+interface Connected {
+  readonly server: QmpTestServer.Service
+  readonly client: QmpClient.Service
+  readonly events: QmpEvents.Service
+}
+
+/** A server and a client connected to it, with its own registry. */
+const connect = (options: QmpTestServer.Options = {}, clientOptions: QmpClient.Options = {}) =>
+  Effect.gen(function*() {
+    const server = yield* QmpTestServer.make(options)
+    const client = yield* clientOf(server, clientOptions)
+    return { server, ...client } satisfies Connected
+  })
+
+const clientOf = (server: QmpTestServer.Service, options: QmpClient.Options = {}) =>
+  Effect.gen(function*() {
+    const events = yield* QmpEvents.make
+    const client = yield* QmpClient.make(server.address, options).pipe(
+      Effect.provideService(QmpEvents.QmpEvents, events)
+    )
+    return { client, events }
+  })
+
+/** A raw socket client: what it reads goes to queues (never asserted in the socket's callbacks). */
+interface Raw {
+  /** The next line read, as text (without its `\r\n`). */
+  readonly line: Effect.Effect<string>
+  /** The next line read, parsed. */
+  readonly next: Effect.Effect<any>
+  /** The next line, or `None` if none comes within `millis`. */
+  readonly poll: (millis: number) => Effect.Effect<Option.Option<any>>
+  readonly write: (text: string) => Effect.Effect<void>
+  /** Writes a message as a JSON line and gives the next line read. */
+  readonly exchange: (message: unknown) => Effect.Effect<any>
+  /** Every chunk read so far. */
+  readonly chunks: Effect.Effect<ReadonlyArray<Buffer>>
+  /** Completes when the server ended the stream. */
+  readonly ended: Effect.Effect<void>
+  readonly socket: Net.Socket
+}
+
+const rawConnect = (address: QmpError.QmpAddress): Effect.Effect<Raw, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const lines = yield* Queue.unbounded<string>()
+    const ended = yield* Deferred.make<void>()
+    const chunks: Array<Buffer> = []
+    const socket = yield* Effect.acquireRelease(
+      Effect.async<Net.Socket>((resume) => {
+        const socket = "path" in address ?
+          Net.createConnection({ path: address.path }) :
+          Net.createConnection({ host: address.host, port: address.port })
+        socket.once("connect", () => resume(Effect.succeed(socket)))
+        socket.once("error", (error) => resume(Effect.die(error)))
+      }),
+      (socket) => Effect.sync(() => socket.destroy())
+    )
+    const decoder = new StringDecoder("utf8")
+    let buffer = ""
+    socket.on("error", () => {})
+    socket.on("data", (chunk: Buffer) => {
+      chunks.push(chunk)
+      buffer += decoder.write(chunk)
+      for (let newline = buffer.indexOf("\n"); newline !== -1; newline = buffer.indexOf("\n")) {
+        lines.unsafeOffer(buffer.slice(0, newline).replace(/\r$/, ""))
+        buffer = buffer.slice(newline + 1)
+      }
+    })
+    socket.on("end", () => Deferred.unsafeDone(ended, Exit.void))
+    socket.on("close", () => Deferred.unsafeDone(ended, Exit.void))
+    const write = (text: string) => Effect.async<void>((resume) => void socket.write(text, () => resume(Effect.void)))
+    const next = Effect.map(Queue.take(lines), (line) => JSON.parse(line))
+    return {
+      line: Queue.take(lines),
+      next,
+      poll: (millis) => Effect.timeoutOption(next, millis),
+      write,
+      exchange: (message) => Effect.zipRight(write(JSON.stringify(message) + "\n"), next),
+      chunks: Effect.sync(() => chunks.slice()),
+      ended: Deferred.await(ended),
+      socket
+    }
+  })
+
+/** A raw client that has read the greeting and negotiated (with oob). */
+const rawNegotiated = (address: QmpError.QmpAddress) =>
+  Effect.gen(function*() {
+    const raw = yield* rawConnect(address)
+    yield* raw.next
+    expect(yield* raw.exchange({ execute: "qmp_capabilities", arguments: { enable: ["oob"] } })).toEqual({ return: {} })
+    return raw
+  })
+
+const names = (events: ReadonlyArray<QmpMessage.QmpEvent>) => events.map((e) => e.event)
+const statuses = (events: ReadonlyArray<QmpMessage.QmpEvent>) =>
+  events.filter((e) => e.event === "JOB_STATUS_CHANGE").map((e) => e.data?.status)
+
+/** Polls `effect` every 10 ms until `done` holds for its value (or the test times out). */
+const until = <A, E>(effect: Effect.Effect<A, E>, done: (a: A) => boolean): Effect.Effect<A, E> =>
+  Effect.flatMap(effect, (a) => done(a) ? Effect.succeed(a) : Effect.zipRight(Effect.sleep(10), until(effect, done)))
+
+/** The QmpExecuteError an execute fails with (anything else is a defect). */
+const refusal = <A>(effect: Effect.Effect<A, QmpClient.ExecuteError>): Effect.Effect<QmpError.QmpExecuteError> =>
+  Effect.flatMap(Effect.either(effect), (result) =>
+    result._tag === "Left" && result.left._tag === "QmpExecuteError" ?
+      Effect.succeed(result.left) :
+      Effect.dieMessage(`expected a QmpExecuteError, got ${result._tag === "Left" ? result.left._tag : "a success"}`))
+
+const nullNodes = (client: QmpClient.Service, size: number) =>
+  Effect.zipRight(
+    client.execute("blockdev-add", { driver: "null-co", "node-name": "src", size }),
+    client.execute("blockdev-add", { driver: "null-co", "node-name": "tgt", size })
+  )
+
+describe("QmpTestServer", () => {
+  describe("greeting and negotiation", () => {
+    it.scopedLive("greets as QEMU 7.2 does, offering oob, in QEMU's key order and spacing", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make()
+        const raw = yield* rawConnect(server.address)
+        const line = yield* raw.line
+        expect(line).toBe(
+          "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 0, \"minor\": 2, \"major\": 7}, " +
+            "\"package\": \"effect-qmp QmpTestServer\"}, \"capabilities\": [\"oob\"]}}"
+        )
+        expect(Buffer.concat(yield* raw.chunks).toString()).toBe(line + "\r\n")
+        expect(server.greeting).toEqual(JSON.parse(line))
+        // The client reads the same, and enables oob.
+        const { client } = yield* clientOf(yield* QmpTestServer.make())
+        expect(client.greeting).toEqual(JSON.parse(line))
+        expect(client.oob).toBe(true)
+      }))
+
+    it.scopedLive("the version, package and capabilities are options", () =>
+      Effect.gen(function*() {
+        const { client } = yield* connect({
+          version: { major: 8, minor: 1, micro: 3 },
+          package: "v8.1.3",
+          capabilities: []
+        })
+        expect(client.greeting.QMP).toEqual({
+          version: { qemu: { major: 8, minor: 1, micro: 3 }, package: "v8.1.3" },
+          capabilities: []
+        })
+        expect(client.oob).toBe(false)
+        expect(yield* client.execute("query-version")).toEqual({
+          qemu: { major: 8, minor: 1, micro: 3 },
+          package: "v8.1.3"
+        })
+      }))
+
+    it.scopedLive("gates every command behind qmp_capabilities, exactly as QEMU (S1)", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make()
+        const raw = yield* rawConnect(server.address)
+        yield* raw.next
+        expect(yield* raw.exchange({ execute: "query-status", id: "c1" })).toEqual({
+          id: "c1",
+          error: { class: "CommandNotFound", desc: "Expecting capabilities negotiation with 'qmp_capabilities'" }
+        })
+        expect(yield* raw.exchange({ execute: "no-such-command" })).toEqual({
+          error: { class: "CommandNotFound", desc: "Expecting capabilities negotiation with 'qmp_capabilities'" }
+        })
+        expect(yield* raw.exchange({ "exec-oob": "query-yank", id: 2 })).toEqual({
+          id: 2,
+          error: { class: "GenericError", desc: "QMP input member 'exec-oob' is unexpected" }
+        })
+        expect(yield* raw.exchange({ execute: "qmp_capabilities", arguments: { enable: ["foo"] }, id: 3 })).toEqual({
+          id: 3,
+          error: { class: "GenericError", desc: "Parameter 'null' does not accept value 'foo'" }
+        })
+        // Events go to negotiated clients only.
+        yield* server.emit("NOT_YET")
+        expect(yield* raw.exchange({ execute: "qmp_capabilities", arguments: { enable: ["oob"] } })).toEqual({
+          return: {}
+        })
+        expect(yield* raw.exchange({ execute: "qmp_capabilities", id: { a: [1, "x"] } })).toEqual({
+          id: { a: [1, "x"] },
+          error: { class: "CommandNotFound", desc: "Capabilities negotiation is already complete, command ignored" }
+        })
+        expect(yield* raw.exchange({ execute: "query-status", id: 42 })).toEqual({
+          return: { status: "running", singlestep: false, running: true },
+          id: 42
+        })
+        expect(yield* (yield* server.accept).negotiated).toBe(true)
+      }))
+
+    it.scopedLive("checks input as QEMU's dispatcher does (S6)", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make()
+        const raw = yield* rawNegotiated(server.address)
+        const generic = (desc: string) => ({ class: "GenericError", desc })
+        yield* raw.write("{\"execute\": }\n")
+        expect(yield* raw.next).toMatchObject({ error: { class: "GenericError" } })
+        expect((yield* raw.exchange([1, 2])).error).toEqual(generic("QMP input must be a JSON object"))
+        expect(yield* raw.exchange({ id: 8 })).toEqual({ id: 8, error: generic("QMP input lacks member 'execute'") })
+        expect((yield* raw.exchange({ execute: 1 })).error).toEqual(
+          generic("QMP input member 'execute' must be a string")
+        )
+        expect((yield* raw.exchange({ execute: "stop", arguments: [1] })).error)
+          .toEqual(generic("QMP input member 'arguments' must be an object"))
+        expect((yield* raw.exchange({ execute: "stop", bogus: 1 })).error)
+          .toEqual(generic("QMP input member 'bogus' is unexpected"))
+        expect((yield* raw.exchange({ execute: "stop", arguments: { bogus: 1 } })).error)
+          .toEqual(generic("Parameter 'bogus' is unexpected"))
+        expect(yield* raw.exchange({ execute: "no-such-command", id: "n" })).toEqual({
+          id: "n",
+          error: { class: "CommandNotFound", desc: "The command no-such-command has not been found" }
+        })
+        expect(yield* raw.exchange({ "exec-oob": "query-status", id: 6 })).toEqual({
+          id: 6,
+          error: generic("The command query-status does not support OOB")
+        })
+        expect(yield* raw.exchange({ "exec-oob": "query-yank", id: 5 })).toEqual({
+          return: [{ type: "chardev", id: "compat_monitor0" }],
+          id: 5
+        })
+        // Still serving.
+        expect((yield* raw.exchange({ execute: "query-status" })).return.status).toBe("running")
+      }))
+
+    it.scopedLive("serves TCP on 127.0.0.1 and a free port", () =>
+      Effect.gen(function*() {
+        const { client, server } = yield* connect({ transport: "tcp" })
+        expect(server.address).toMatchObject({ host: "127.0.0.1" })
+        expect("port" in server.address && server.address.port > 0).toBe(true)
+        expect(yield* client.execute("query-status")).toEqual({ status: "running", singlestep: false, running: true })
+        expect(yield* client.executeOob("query-yank")).toEqual([{ type: "chardev", id: "compat_monitor0" }])
+      }))
+
+    it.scopedLive("closing the scope closes the clients and removes the socket's directory", () =>
+      Effect.gen(function*() {
+        const closed = yield* Effect.scoped(Effect.gen(function*() {
+          const { client, server } = yield* connect()
+          const path = (server.address as { path: string }).path
+          expect(Fs.existsSync(path)).toBe(true)
+          return { client, dir: Path.dirname(path) }
+        }))
+        expect(Fs.existsSync(closed.dir)).toBe(false)
+        expect(yield* closed.client.closed).toMatchObject({ _tag: "QmpDisconnected" })
+      }))
+  })
+
+  describe("the default VM", () => {
+    it.scopedLive("stop and cont emit STOP and RESUME before their return, only when the state changes (S2)", () =>
+      Effect.gen(function*() {
+        const { client, events, server } = yield* connect()
+        const listener = yield* events.listener()
+        yield* client.execute("stop")
+        expect(names(yield* listener.clear)).toEqual(["STOP"])
+        expect(yield* server.status).toBe("paused")
+        yield* client.execute("stop")
+        expect(yield* client.execute("query-status")).toEqual({ status: "paused", singlestep: false, running: false })
+        yield* client.execute("cont")
+        expect(names(yield* listener.clear)).toEqual(["RESUME"])
+        yield* client.execute("cont")
+        expect(yield* client.execute("query-status")).toEqual({ status: "running", singlestep: false, running: true })
+        expect(names(yield* events.events.history)).toEqual(["STOP", "RESUME"])
+      }))
+
+    it.scopedLive("on the wire, STOP comes right before stop's return", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make()
+        const raw = yield* rawNegotiated(server.address)
+        yield* raw.write("{\"execute\": \"stop\", \"id\": 1}\n{\"execute\": \"cont\", \"id\": 2}\n")
+        const lines = [yield* raw.next, yield* raw.next, yield* raw.next, yield* raw.next]
+        expect(lines.map((l) => l.event ?? `return ${l.id}`)).toEqual(["STOP", "return 1", "RESUME", "return 2"])
+        const stop = lines[0]
+        expect(Object.keys(stop)).toEqual(["timestamp", "event"])
+        expect(Math.abs(stop.timestamp.seconds - Date.now() / 1000)).toBeLessThan(5)
+        expect(Number.isInteger(stop.timestamp.microseconds)).toBe(true)
+      }))
+
+    it.scopedLive("a prelaunch VM (-S) resumes on cont", () =>
+      Effect.gen(function*() {
+        const { client, events } = yield* connect({ status: "prelaunch" })
+        expect(yield* client.execute("query-status")).toEqual({
+          status: "prelaunch",
+          singlestep: false,
+          running: false
+        })
+        yield* client.execute("stop")
+        yield* client.execute("cont")
+        expect(names(yield* events.events.history)).toEqual(["RESUME"])
+      }))
+
+    it.scopedLive("system_reset and system_powerdown emit RESET and POWERDOWN before their return (S3)", () =>
+      Effect.gen(function*() {
+        const { client, events } = yield* connect()
+        yield* client.execute("system_reset")
+        yield* client.execute("system_powerdown")
+        const history = yield* events.events.history
+        expect(names(history)).toEqual(["RESET", "POWERDOWN"])
+        expect(history[0].data).toEqual({ guest: false, reason: "host-qmp-system-reset" })
+        expect(history[1].data).toBeUndefined()
+      }))
+
+    it.scopedLive("quit: SHUTDOWN, the return, then the end of the stream; nothing listens afterwards (S4)", () =>
+      Effect.gen(function*() {
+        const { client, events, server } = yield* connect()
+        const listener = yield* events.listener("SHUTDOWN")
+        expect(yield* client.execute("quit")).toEqual({})
+        expect((yield* listener.take).data).toEqual({ guest: false, reason: "host-qmp-quit" })
+        expect(yield* client.closed).toMatchObject({ _tag: "QmpDisconnected", reason: "Closed" })
+        yield* until(server.connections, (all) => all.length === 0)
+        const again = yield* Effect.flip(clientOf(server))
+        expect(again).toMatchObject({ _tag: "QmpConnectError", reason: "NotFound" })
+      }))
+
+    it.scopedLive("quit on the wire: SHUTDOWN, the return, EOF", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make()
+        const raw = yield* rawNegotiated(server.address)
+        yield* raw.write("{\"execute\": \"quit\", \"id\": \"q\"}\n")
+        expect(yield* raw.next).toMatchObject({ event: "SHUTDOWN", data: { guest: false, reason: "host-qmp-quit" } })
+        expect(yield* raw.next).toEqual({ return: {}, id: "q" })
+        yield* raw.ended
+      }))
+
+    it.scopedLive("query-commands lists the commands, custom ones included", () =>
+      Effect.gen(function*() {
+        const { client, server } = yield* connect()
+        yield* server.handle("x-custom", () => Effect.succeed(1))
+        const commands = (yield* client.execute("query-commands")) as ReadonlyArray<{ name: string }>
+        const known = commands.map((c) => c.name)
+        for (const name of ["qmp_capabilities", "query-status", "stop", "cont", "quit", "query-jobs", "x-custom"]) {
+          expect(known).toContain(name)
+        }
+      }))
+  })
+
+  describe("block jobs", () => {
+    it.scopedLive("blockdev-add remembers null-co nodes, with QEMU's errors", () =>
+      Effect.gen(function*() {
+        const { client } = yield* connect()
+        yield* client.execute("blockdev-add", { driver: "null-co", "node-name": "src", size: MiB })
+        const error = (args: Record<string, unknown>) => refusal(client.execute("blockdev-add", args))
+        expect(yield* error({ driver: "null-co", "node-name": "src" })).toMatchObject({
+          errorClass: "GenericError",
+          desc: "Duplicate nodes with node-name='src'"
+        })
+        expect((yield* error({ driver: "null-co" })).desc).toBe("'node-name' must be specified for the root node")
+        expect((yield* error({ "node-name": "x" })).desc).toBe("Parameter 'driver' is missing")
+        expect((yield* error({ driver: "null-co", "node-name": "x", size: "big" })).desc)
+          .toBe("Invalid parameter type for 'size', expected: integer")
+        yield* client.execute("blockdev-del", { "node-name": "src" })
+        expect((yield* refusal(client.execute("blockdev-del", { "node-name": "src" }))).desc)
+          .toBe("Failed to find node with node-name='src'")
+      }))
+
+    it.scopedLive("an unthrottled backup runs its whole lifecycle before the return, as QEMU 7.2 (S7)", () =>
+      Effect.gen(function*() {
+        const { client, events } = yield* connect()
+        yield* nullNodes(client, MiB)
+        const listener = yield* events.listener()
+        yield* client.execute("blockdev-backup", { "job-id": "j1", device: "src", target: "tgt", sync: "full" })
+        const seen = yield* listener.clear
+        expect(statuses(seen)).toEqual([
+          "created",
+          "running",
+          "paused",
+          "running",
+          "waiting",
+          "pending",
+          "concluded",
+          "null"
+        ])
+        expect(names(seen)).toEqual([
+          ...Array(6).fill("JOB_STATUS_CHANGE"),
+          "BLOCK_JOB_COMPLETED",
+          "JOB_STATUS_CHANGE",
+          "JOB_STATUS_CHANGE"
+        ])
+        expect(seen.find((e) => e.event === "BLOCK_JOB_COMPLETED")?.data).toEqual({
+          device: "j1",
+          len: MiB,
+          offset: MiB,
+          speed: 0,
+          type: "backup"
+        })
+        expect(seen[0].data).toEqual({ status: "created", id: "j1" })
+        expect(yield* client.execute("query-jobs")).toEqual([])
+      }))
+
+    it.scopedLive("blockdev-backup fails as QEMU does", () =>
+      Effect.gen(function*() {
+        const { client } = yield* connect()
+        yield* nullNodes(client, MiB)
+        yield* client.execute("blockdev-add", { driver: "null-co", "node-name": "big" })
+        const error = (args: Record<string, unknown>) => refusal(client.execute("blockdev-backup", args))
+        const base = { "job-id": "j", device: "src", target: "tgt", sync: "full" }
+        expect((yield* error({ ...base, sync: undefined })).desc).toBe("Parameter 'sync' is missing")
+        expect((yield* error({ ...base, sync: "bogus" })).desc).toBe("Parameter 'sync' does not accept value 'bogus'")
+        expect((yield* error({ ...base, device: "nope" })).desc).toBe("Cannot find device='nope' nor node-name='nope'")
+        expect((yield* error({ ...base, target: "big" })).desc).toBe("Source and target image have different sizes")
+        expect((yield* error({ ...base, "job-id": undefined })).desc).toBe("Invalid job ID ''")
+        yield* client.execute("blockdev-backup", { ...base, speed: 1024 })
+        expect((yield* error(base)).desc).toBe("Job ID 'j' already in use")
+        expect((yield* error({ ...base, "job-id": "k" })).desc)
+          .toBe("Node 'tgt' is busy: block device is in use by block job: backup")
+        expect((yield* refusal(client.execute("blockdev-del", { "node-name": "src" }))).desc)
+          .toBe("Block device src is in use")
+      }))
+
+    it.scopedLive("a throttled backup progresses over real time; query-jobs shows its progress", () =>
+      Effect.gen(function*() {
+        const { client, events } = yield* connect()
+        const size = 4 * MiB
+        yield* nullNodes(client, size)
+        const listener = yield* events.listener()
+        const completed = yield* events.listener("BLOCK_JOB_COMPLETED")
+        const started = Date.now()
+        yield* client.execute("blockdev-backup", {
+          "job-id": "j1",
+          device: "src",
+          target: "tgt",
+          sync: "full",
+          speed: 8 * MiB
+        })
+        // Before the return: created, running and the drain's paused/running; the job goes on.
+        expect(statuses(yield* listener.clear)).toEqual(["created", "running", "paused", "running"])
+        const progress: Array<number> = []
+        yield* until(
+          Effect.map(client.execute("query-jobs"), (jobs) => jobs as ReadonlyArray<Record<string, unknown>>),
+          (jobs) => {
+            if (jobs.length === 0) return true
+            expect(jobs).toEqual([{
+              "current-progress": expect.any(Number),
+              status: "running",
+              "total-progress": size,
+              type: "backup",
+              id: "j1"
+            }])
+            progress.push(jobs[0]["current-progress"] as number)
+            return false
+          }
+        )
+        const elapsed = Date.now() - started
+        expect(elapsed).toBeGreaterThanOrEqual(400)
+        expect(progress.length).toBeGreaterThan(5)
+        expect(progress).toEqual(progress.slice().sort((a, b) => a - b))
+        expect(new Set(progress).size).toBeGreaterThan(2)
+        expect(progress.every((p) => p < size && p % 65536 === 0)).toBe(true)
+        expect((yield* completed.take).data).toEqual({
+          device: "j1",
+          len: size,
+          offset: size,
+          speed: 8 * MiB,
+          type: "backup"
+        })
+        expect(statuses(yield* listener.clear)).toEqual(["waiting", "pending", "concluded", "null"])
+      }))
+
+    it.scopedLive("job-pause, job-resume, block-job-set-speed and block-job-cancel, with their events before the return (S9)", () =>
+      Effect.gen(function*() {
+        const { client, events } = yield* connect()
+        yield* nullNodes(client, 64 * MiB)
+        const listener = yield* events.listener()
+        yield* client.execute("blockdev-backup", {
+          "job-id": "j3",
+          device: "src",
+          target: "tgt",
+          sync: "full",
+          speed: MiB
+        })
+        yield* listener.clear
+        yield* client.execute("job-pause", { id: "j3" })
+        expect(statuses(yield* listener.clear)).toEqual(["paused"])
+        expect((yield* refusal(client.execute("job-pause", { id: "j3" }))).desc).toBe("Job is already paused")
+        const [paused] = (yield* client.execute("query-block-jobs")) as ReadonlyArray<Record<string, unknown>>
+        expect(paused).toMatchObject({ device: "j3", status: "paused", paused: true, busy: false, speed: MiB })
+        yield* Effect.sleep("250 millis")
+        const [still] = (yield* client.execute("query-block-jobs")) as ReadonlyArray<Record<string, unknown>>
+        expect(still.offset).toBe(paused.offset)
+        yield* client.execute("job-resume", { id: "j3" })
+        expect(statuses(yield* listener.clear)).toEqual(["running"])
+        expect((yield* refusal(client.execute("job-resume", { id: "j3" }))).desc)
+          .toBe("Can't resume a job that was not paused")
+        yield* client.execute("block-job-set-speed", { device: "j3", speed: 2 * MiB })
+        expect(yield* listener.isEmpty).toBe(true)
+        yield* client.execute("block-job-cancel", { device: "j3" })
+        const cancelled = yield* listener.clear
+        expect(names(cancelled)).toEqual([
+          "JOB_STATUS_CHANGE",
+          "BLOCK_JOB_CANCELLED",
+          "JOB_STATUS_CHANGE",
+          "JOB_STATUS_CHANGE"
+        ])
+        expect(statuses(cancelled)).toEqual(["aborting", "concluded", "null"])
+        expect(cancelled[1].data).toMatchObject({ device: "j3", len: 64 * MiB, speed: 2 * MiB, type: "backup" })
+        expect(yield* client.execute("query-jobs")).toEqual([])
+        expect(yield* refusal(client.execute("block-job-cancel", { device: "j3" }))).toMatchObject({
+          errorClass: "DeviceNotActive",
+          desc: "Block job 'j3' not found"
+        })
+        expect((yield* refusal(client.execute("job-cancel", { id: "j3" }))).desc).toBe("Job not found")
+      }))
+
+    it.scopedLive("auto-finalize and auto-dismiss off: BLOCK_JOB_PENDING, job-finalize, job-dismiss (S8)", () =>
+      Effect.gen(function*() {
+        const { client, events } = yield* connect()
+        yield* nullNodes(client, MiB)
+        const listener = yield* events.listener()
+        yield* client.execute("blockdev-backup", {
+          "job-id": "j2",
+          device: "src",
+          target: "tgt",
+          sync: "full",
+          "auto-finalize": false,
+          "auto-dismiss": false
+        })
+        const before = yield* listener.clear
+        expect(names(before).slice(-1)).toEqual(["BLOCK_JOB_PENDING"])
+        expect(before.at(-1)?.data).toEqual({ type: "backup", id: "j2" })
+        expect(statuses(before).slice(-2)).toEqual(["waiting", "pending"])
+        expect(yield* client.execute("query-jobs")).toEqual([{
+          "current-progress": MiB,
+          status: "pending",
+          "total-progress": MiB,
+          type: "backup",
+          id: "j2"
+        }])
+        expect((yield* refusal(client.execute("job-dismiss", { id: "j2" }))).desc)
+          .toBe("Job 'j2' in state 'pending' cannot accept command verb 'dismiss'")
+        yield* client.execute("job-finalize", { id: "j2" })
+        const finalized = yield* listener.clear
+        expect(names(finalized)).toEqual(["BLOCK_JOB_COMPLETED", "JOB_STATUS_CHANGE"])
+        expect(statuses(finalized)).toEqual(["concluded"])
+        expect((yield* refusal(client.execute("job-cancel", { id: "j2" }))).desc)
+          .toBe("Job 'j2' in state 'concluded' cannot accept command verb 'cancel'")
+        yield* client.execute("job-dismiss", { id: "j2" })
+        expect(statuses(yield* listener.clear)).toEqual(["null"])
+        expect(yield* client.execute("query-jobs")).toEqual([])
+      }))
+
+    it.scopedLive("quit cancels a running job between SHUTDOWN and the return, as QEMU 7.2", () =>
+      Effect.gen(function*() {
+        const { client, events } = yield* connect()
+        yield* nullNodes(client, 64 * MiB)
+        yield* client.execute("blockdev-backup", {
+          "job-id": "q1",
+          device: "src",
+          target: "tgt",
+          sync: "full",
+          speed: MiB
+        })
+        const listener = yield* events.listener()
+        yield* client.execute("quit")
+        const seen = yield* listener.clear
+        expect(names(seen)).toEqual([
+          "SHUTDOWN",
+          "JOB_STATUS_CHANGE",
+          "JOB_STATUS_CHANGE",
+          "JOB_STATUS_CHANGE",
+          "BLOCK_JOB_CANCELLED",
+          "JOB_STATUS_CHANGE",
+          "JOB_STATUS_CHANGE"
+        ])
+        expect(statuses(seen)).toEqual(["paused", "running", "aborting", "concluded", "null"])
+      }))
+
+    it.scopedLive("stop drains a running job: paused and running after STOP", () =>
+      Effect.gen(function*() {
+        const { client, events } = yield* connect()
+        yield* nullNodes(client, 64 * MiB)
+        yield* client.execute("blockdev-backup", {
+          "job-id": "d",
+          device: "src",
+          target: "tgt",
+          sync: "full",
+          speed: MiB
+        })
+        const listener = yield* events.listener()
+        yield* client.execute("stop")
+        const seen = yield* listener.clear
+        expect(names(seen)).toEqual(["STOP", "JOB_STATUS_CHANGE", "JOB_STATUS_CHANGE"])
+        expect(statuses(seen)).toEqual(["paused", "running"])
+      }))
+  })
+
+  describe("handlers", () => {
+    it.scopedLive("a custom command: its events come before its reply; args and the command are given", () =>
+      Effect.gen(function*() {
+        const { client, events, server } = yield* connect()
+        const contexts = yield* Queue.unbounded<QmpTestServer.ReceivedCommand>()
+        yield* server.handle("x-echo", (args, ctx) =>
+          Effect.gen(function*() {
+            yield* Queue.offer(contexts, ctx.command)
+            yield* ctx.emit("ECHOED", { args })
+            return { echo: args }
+          }))
+        const listener = yield* events.listener("ECHOED")
+        expect(yield* client.execute("x-echo", { a: [1, "two"] })).toEqual({ echo: { a: [1, "two"] } })
+        expect(yield* listener.isEmpty).toBe(false)
+        expect((yield* listener.take).data).toEqual({ args: { a: [1, "two"] } })
+        const command = yield* Queue.take(contexts)
+        expect(command).toMatchObject({ connection: 1, command: "x-echo", arguments: { a: [1, "two"] }, oob: false })
+        expect(typeof command.id).toBe("string")
+        // A command without arguments gets {} as args, and `undefined` as a result replies {}.
+        const args = yield* Queue.unbounded<unknown>()
+        yield* server.handle("x-void", (a) => Effect.asVoid(Queue.offer(args, a)))
+        expect(yield* client.execute("x-void")).toEqual({})
+        expect(yield* Queue.take(args)).toEqual({})
+      }))
+
+    it.scopedLive("a handler's failure is the error reply; a defect is a GenericError", () =>
+      Effect.gen(function*() {
+        const { client, server } = yield* connect()
+        yield* server.handle("x-fail", () => Effect.fail({ class: "DeviceNotFound", desc: "Device 'x' not found" }))
+        yield* server.handle("x-die", () => Effect.dieMessage("boom"))
+        expect(yield* refusal(client.execute("x-fail"))).toMatchObject({
+          _tag: "QmpExecuteError",
+          command: "x-fail",
+          errorClass: "DeviceNotFound",
+          desc: "Device 'x' not found"
+        })
+        const died = yield* refusal(client.execute("x-die"))
+        expect(died).toMatchObject({ _tag: "QmpExecuteError", errorClass: "GenericError" })
+        expect(died.message).toContain("boom")
+        expect(QmpTestServer.genericError("no")).toEqual({ class: "GenericError", desc: "no" })
+      }).pipe(Effect.provide(Logger.minimumLogLevel(LogLevel.None))))
+
+    it.scopedLive("a default command can be replaced", () =>
+      Effect.gen(function*() {
+        const { client, server } = yield* connect()
+        yield* server.handle("query-status", () => Effect.succeed({ status: "inmigrate", running: false }))
+        expect(yield* client.execute("query-status")).toEqual({ status: "inmigrate", running: false })
+      }))
+
+    it.scopedLive("reply now, then events after the reply (as block-job-complete, S10), in the background", () =>
+      Effect.gen(function*() {
+        const { client, events, server } = yield* connect()
+        const go = yield* Deferred.make<void>()
+        yield* server.handle("x-later", (_, ctx) =>
+          Effect.gen(function*() {
+            yield* ctx.reply({ started: true })
+            yield* ctx.fork(Effect.zipRight(Deferred.await(go), ctx.emit("LATER")))
+            return "dropped"
+          }))
+        const listener = yield* events.listener("LATER")
+        expect(yield* client.execute("x-later")).toEqual({ started: true })
+        expect(yield* listener.isEmpty).toBe(true)
+        yield* Deferred.succeed(go, undefined)
+        expect((yield* listener.take).event).toBe("LATER")
+      }))
+
+    it.scopedLive("replyRaw writes any reply; silent and noReply write none", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make()
+        yield* server.handle("x-raw", (_, ctx) => ctx.replyRaw({ return: "whatever", id: "someone-else" }))
+        yield* server.handle("x-silent", QmpTestServer.silent)
+        const raw = yield* rawNegotiated(server.address)
+        expect(yield* raw.exchange({ execute: "x-raw", id: 1 })).toEqual({ return: "whatever", id: "someone-else" })
+        yield* raw.write("{\"execute\": \"x-silent\", \"id\": 2}\n")
+        expect(yield* raw.poll(150)).toEqual(Option.none())
+        expect((yield* server.commands).map((c) => c.command)).toEqual(["qmp_capabilities", "x-raw", "x-silent"])
+      }))
+
+    it.scopedLive("in-band commands run one at a time; exec-oob ones jump the queue", () =>
+      Effect.gen(function*() {
+        const { client, server } = yield* connect()
+        const release = yield* Deferred.make<void>()
+        yield* server.handle("x-slow", () => Effect.as(Deferred.await(release), "slow"))
+        yield* server.handle("x-ping", () => Effect.succeed("pong"), { oob: true })
+        const slow = yield* Effect.fork(client.execute("x-slow"))
+        const inBand = yield* Effect.fork(client.execute("query-status"))
+        expect(yield* client.executeOob("x-ping")).toBe("pong")
+        expect(yield* client.executeOob("query-yank")).toEqual([{ type: "chardev", id: "compat_monitor0" }])
+        yield* Effect.sleep("50 millis")
+        expect(inBand.unsafePoll()).toBeNull()
+        yield* Deferred.succeed(release, undefined)
+        expect(yield* Fiber.join(slow)).toBe("slow")
+        expect(yield* Fiber.join(inBand)).toMatchObject({ status: "running" })
+      }))
+
+    it.scopedLive("a custom qmp_capabilities can refuse negotiation", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make()
+        yield* server.handle("qmp_capabilities", () => Effect.fail(QmpTestServer.genericError("not today")))
+        const error = yield* Effect.flip(clientOf(server))
+        expect(error).toMatchObject({ _tag: "QmpNegotiationError", reason: "Refused" })
+        expect(error.message).toContain("GenericError: not today")
+      }))
+  })
+
+  describe("events, commands, connections", () => {
+    it.scopedLive("emit and emitAll reach every negotiated client, in order, and only them (S17)", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make({ exclusive: false })
+        const a = yield* clientOf(server)
+        const b = yield* clientOf(server)
+        const bystander = yield* rawConnect(server.address)
+        yield* bystander.next // greeted, never negotiates
+        const timestamp = { seconds: 1_700_000_000, microseconds: 5 }
+        yield* server.emit("ONE", { n: 1 })
+        yield* server.emitAll([
+          { event: "TWO", timestamp },
+          { event: "THREE", data: { n: 3 }, timestamp }
+        ])
+        yield* server.emit({ event: "FOUR", timestamp })
+        for (const { events } of [a, b]) {
+          const seen = [yield* events.events.take, yield* events.events.take, yield* events.events.take]
+          seen.push(yield* events.events.take)
+          expect(names(seen)).toEqual(["ONE", "TWO", "THREE", "FOUR"])
+          expect(seen[0].data).toEqual({ n: 1 })
+          expect(Math.abs(seen[0].timestamp.seconds - Date.now() / 1000)).toBeLessThan(5)
+          expect(seen[2]).toEqual({ event: "THREE", data: { n: 3 }, timestamp })
+        }
+        expect(yield* bystander.poll(100)).toEqual(Option.none())
+        expect((yield* server.connections).length).toBe(3)
+      }))
+
+    it.scopedLive("commands lists what was received, nextCommand waits for each in turn", () =>
+      Effect.gen(function*() {
+        const { client, server } = yield* connect()
+        const negotiation = yield* server.nextCommand
+        expect(negotiation).toMatchObject({
+          connection: 1,
+          command: "qmp_capabilities",
+          arguments: { enable: ["oob"] },
+          oob: false,
+          message: { execute: "qmp_capabilities", arguments: { enable: ["oob"] } }
+        })
+        const next = yield* Effect.fork(server.nextCommand)
+        yield* client.execute("query-status")
+        expect(yield* Fiber.join(next)).toMatchObject({ command: "query-status", arguments: undefined })
+        yield* client.executeOob("query-yank")
+        expect(yield* server.nextCommand).toMatchObject({ command: "query-yank", oob: true })
+        const all = yield* server.commands
+        expect(all.map((c) => c.command)).toEqual(["qmp_capabilities", "query-status", "query-yank"])
+        expect(new Set(all.map((c) => c.id)).size).toBe(3)
+      }))
+
+    it.scopedLive("one client at a time by default: a second one gets no greeting until the first leaves", () =>
+      Effect.gen(function*() {
+        const { client, server } = yield* connect()
+        const second = yield* rawConnect(server.address)
+        expect(yield* second.poll(200)).toEqual(Option.none())
+        expect((yield* server.connections).map((c) => c.id)).toEqual([1, 2])
+        yield* client.disconnect
+        expect(yield* second.next).toHaveProperty("QMP")
+        yield* until(server.connections, (all) => all.length === 1)
+        const first = yield* server.accept
+        yield* first.closed
+        expect(yield* first.isOpen).toBe(false)
+      }))
+
+    it.scopedLive("layerWithClient provides the server, a client connected to it and its registry", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.QmpTestServer
+        const client = yield* QmpClient.QmpClient
+        const events = yield* QmpEvents.QmpEvents
+        const stops = yield* events.listener("STOP")
+        yield* client.execute("stop")
+        expect((yield* stops.take).event).toBe("STOP")
+        expect(yield* server.status).toBe("paused")
+      }).pipe(Effect.provide(Layer.fresh(QmpTestServer.layerWithClient({ transport: "tcp" })))))
+  })
+
+  describe("faults", () => {
+    it.scopedLive("raw writes bytes as they are; an array arrives as separate chunks", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make()
+        const raw = yield* rawNegotiated(server.address)
+        const conn = yield* server.accept
+        const before = (yield* raw.chunks).length
+        const bytes = Buffer.from("{\"event\": \"NAMED\", \"data\": {\"text\": \"😀\"}}\r\n")
+        const split = bytes.indexOf(Buffer.from("😀")) + 2
+        yield* conn.raw([bytes.subarray(0, split), bytes.subarray(split)], { delay: "30 millis" })
+        expect((yield* raw.next).data.text).toBe("😀")
+        const chunks = (yield* raw.chunks).slice(before)
+        expect(chunks.length).toBe(2)
+        expect(Buffer.concat(chunks)).toEqual(bytes)
+        yield* server.raw("garbage\r\n")
+        expect(yield* raw.line).toBe("garbage")
+        yield* server.send({ hello: "world" }, [1])
+        expect([yield* raw.line, yield* raw.line]).toEqual(["{\"hello\": \"world\"}", "[1]"])
+      }))
+
+    it.scopedLive("writeLongLine writes a line without end in drained chunks, and stops when the client hangs up", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make()
+        const raw = yield* rawNegotiated(server.address)
+        const conn = yield* server.accept
+        const marks: Array<number> = []
+        const total = 3 * MiB + 5
+        expect(yield* conn.writeLongLine(total, { chunkSize: 256 * 1024, onChunk: (n) => marks.push(n) })).toBe(total)
+        expect(marks.length).toBe(13)
+        expect(marks.at(-1)).toBe(total)
+        yield* until(Effect.map(raw.chunks, (c) => Buffer.concat(c).length), (n) => n >= total)
+        const received = Buffer.concat(yield* raw.chunks)
+        const tail = received.subarray(received.lastIndexOf(0x0a) + 1)
+        expect(tail.length).toBe(total)
+        expect(tail.every((b) => b === 0x61)).toBe(true)
+
+        // A client that does not read holds the writer back; when it hangs up, the writer stops.
+        raw.socket.pause()
+        let handed = 0
+        const writer = yield* Effect.fork(conn.writeLongLine(256 * MiB, { onChunk: (n) => handed = n }))
+        yield* Effect.sleep("300 millis")
+        expect(handed).toBeLessThan(32 * MiB)
+        raw.socket.destroy()
+        const written = yield* Fiber.join(writer)
+        expect(written).toBeLessThan(32 * MiB)
+      }))
+
+    it.scopedLive("pump writes a chunk count times, as fast as the client reads", () =>
+      Effect.gen(function*() {
+        const { events, server } = yield* connect()
+        const conn = yield* server.accept
+        const line = JSON.stringify(QmpMessage.makeEvent("FILL", { pad: "x".repeat(64) })) + "\r\n"
+        const block = line.repeat(100)
+        let last = 0
+        expect(yield* conn.pump(block, 50, { onChunk: (n) => last = n })).toBe(50)
+        expect(last).toBe(50)
+        yield* until(Effect.map(events.events.history, (h) => h.length), (n) => n === 5_000)
+      }))
+
+    it.scopedLive("stall holds commands until release; events still go out", () =>
+      Effect.gen(function*() {
+        const { client, events, server } = yield* connect()
+        yield* server.stall()
+        const error = yield* Effect.flip(client.execute("query-status", undefined, { timeout: "200 millis" }))
+        expect(error).toMatchObject({ _tag: "QmpTimeoutError" })
+        expect((yield* server.commands).length).toBe(1) // not even read
+        yield* server.emit("DURING_STALL")
+        expect((yield* events.events.take).event).toBe("DURING_STALL")
+        yield* server.release
+        expect(yield* client.execute("query-status")).toMatchObject({ status: "running" })
+        expect((yield* server.commands).map((c) => c.command)).toEqual([
+          "qmp_capabilities",
+          "query-status",
+          "query-status"
+        ])
+      }))
+
+    it.scopedLive("a stall with a duration releases by itself; a connection can be stalled alone", () =>
+      Effect.gen(function*() {
+        const { client, server } = yield* connect()
+        yield* server.stall({ duration: "300 millis" })
+        const started = Date.now()
+        yield* client.execute("query-status")
+        expect(Date.now() - started).toBeGreaterThanOrEqual(250)
+        const conn = yield* server.accept
+        yield* conn.stall({ duration: "200 millis" })
+        const again = Date.now()
+        yield* client.execute("query-status")
+        expect(Date.now() - again).toBeGreaterThanOrEqual(150)
+        yield* conn.stall()
+        const held = yield* Effect.fork(client.execute("query-status"))
+        yield* Effect.sleep("100 millis")
+        expect(held.unsafePoll()).toBeNull()
+        yield* conn.release
+        expect(yield* Fiber.join(held)).toMatchObject({ status: "running" })
+      }))
+
+    it.scopedLive("hangUp ends the stream after what was written; destroy closes at once", () =>
+      Effect.gen(function*() {
+        const { client, events, server } = yield* connect()
+        yield* server.emit("LAST_WORDS")
+        yield* server.hangUp
+        expect(yield* client.closed).toMatchObject({ reason: "Closed" })
+        expect((yield* events.events.take).event).toBe("LAST_WORDS")
+        const second = yield* clientOf(server)
+        const conn = yield* server.accept
+        expect(conn.id).toBe(1)
+        const conn2 = yield* server.accept
+        yield* conn2.destroy
+        expect(["Closed", "Lost"]).toContain((yield* second.client.closed).reason)
+        yield* conn2.closed
+        // Writes to a closed connection do nothing.
+        yield* conn2.send({ return: {} })
+        yield* conn2.raw("x")
+        expect(yield* conn2.writeLongLine(MiB)).toBe(0)
+      }))
+
+    it.scopedLive("a server that never greets: the client fails with NoGreeting", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make({ greeting: false })
+        expect(server.greeting).toBeUndefined()
+        const error = yield* Effect.flip(clientOf(server, { connectTimeout: "200 millis" }))
+        expect(error).toMatchObject({ _tag: "QmpConnectError", reason: "NoGreeting" })
+        yield* (yield* server.accept).closed
+      }))
+
+    it.scopedLive("a greeting can be any bytes or any object", () =>
+      Effect.gen(function*() {
+        const text = yield* QmpTestServer.make({ greeting: "SSH-2.0-OpenSSH_9.2\r\n" })
+        expect(yield* (yield* rawConnect(text.address)).line).toBe("SSH-2.0-OpenSSH_9.2")
+        const object = yield* QmpTestServer.make({ greeting: { hello: "world" } })
+        expect(object.greeting).toBeUndefined()
+        expect(yield* (yield* rawConnect(object.address)).next).toEqual({ hello: "world" })
+        // A QMP greeting given whole: its capabilities are the ones offered.
+        const custom = { QMP: { version: { qemu: { major: 6, minor: 0, micro: 0 }, package: "" }, capabilities: [] } }
+        const qmp = yield* QmpTestServer.make({ greeting: custom })
+        expect(qmp.greeting).toEqual(custom)
+        const raw = yield* rawConnect(qmp.address)
+        expect(yield* raw.next).toEqual(custom)
+        expect(yield* raw.exchange({ execute: "qmp_capabilities", arguments: { enable: ["oob"] } })).toEqual({
+          error: { class: "GenericError", desc: "Capability 'oob' not available" }
+        })
+      }))
+  })
+
+  it.scopedLive("the module's example", () =>
+    Effect.gen(function*() {
+      const server = yield* QmpTestServer.QmpTestServer
+      yield* server.handle(
+        "guest-ping",
+        (args, ctx) => Effect.as(ctx.emit("PONG", { echo: args.text }), { pong: true })
+      )
+      const qmp = yield* QmpClient.QmpClient
+      const events = yield* QmpEvents.QmpEvents
+      const pongs = yield* events.listener("PONG")
+      expect(yield* qmp.execute("guest-ping", { text: "hi" })).toEqual({ pong: true })
+      expect(yield* pongs.isEmpty).toBe(false)
+      expect((yield* pongs.take).data).toEqual({ echo: "hi" })
+    }).pipe(Effect.provide(QmpTestServer.layerWithClient())))
+
+  it.scopedLive("the server observes through Effects: a Ref shared with a handler", () =>
+    Effect.gen(function*() {
+      const { client, server } = yield* connect()
+      const seen = yield* Ref.make<ReadonlyArray<unknown>>([])
+      yield* server.handle("x-record", (args) => Ref.update(seen, (all) => [...all, args.n]))
+      yield* client.execute("x-record", { n: 1 })
+      yield* client.execute("x-record", { n: 2 })
+      expect(yield* Ref.get(seen)).toEqual([1, 2])
+    }))
+})
