@@ -1,0 +1,55 @@
+#!/usr/bin/env node
+/**
+ * The `qmp` executable: `qmp exec`, `qmp events`, `qmp wait`, `qmp demo`. See `cli.ts`.
+ *
+ * @since 0.1.0
+ */
+import * as NodeRuntime from "@effect/platform-node/NodeRuntime"
+import * as Cause from "effect/Cause"
+import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
+import * as Ref from "effect/Ref"
+import * as Fs from "node:fs"
+import * as Cli from "./cli.js"
+
+/** The package's version: package.json is two levels up, from `src/bin` and from `dist/bin` alike. */
+const version = (): string => {
+  try {
+    const text = Fs.readFileSync(new URL("../../package.json", import.meta.url), "utf8")
+    return String((JSON.parse(text) as { readonly version?: unknown }).version ?? "0.0.0")
+  } catch {
+    return "0.0.0"
+  }
+}
+
+/**
+ * Ends when stdout is closed under us (`qmp events | head -1`): the program is then interrupted, so
+ * that its finalizers run (a QEMU started by `qmp demo` is stopped), and the exit code is 0.
+ */
+const stdoutClosed: Effect.Effect<number> = Effect.async((resume) => {
+  const onError = (error: NodeJS.ErrnoException) => {
+    if (error.code === "EPIPE") resume(Effect.succeed(Cli.ExitCode.Ok))
+  }
+  process.stdout.on("error", onError)
+  return Effect.sync(() => {
+    process.stdout.off("error", onError)
+  })
+})
+
+// Every failure is reported by `Cli.run`, as one line: runMain's own error reporting is off.
+Effect.raceFirst(Cli.run(process.argv, version()), stdoutClosed).pipe(
+  NodeRuntime.runMain({
+    disableErrorReporting: true,
+    disablePrettyLogger: true,
+    teardown: (exit, onExit) => {
+      // The program always succeeds with its exit code, unless it was interrupted (Ctrl-C, SIGTERM).
+      const code: number = Exit.isSuccess(exit)
+        ? exit.value as number
+        : Cause.isInterruptedOnly(exit.cause)
+        ? Effect.runSync(Ref.get(Cli.interruptedExitCode))
+        : Cli.ExitCode.Error
+      process.exitCode = code
+      onExit(code)
+    }
+  })
+)

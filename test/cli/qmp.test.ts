@@ -1,0 +1,324 @@
+/**
+ * The `qmp` tool, built and run as a child process: against a real QEMU (skipped plainly without
+ * one, unless QMP_REQUIRE_QEMU=1), its demo on the built-in server, and bad input.
+ *
+ * QEMU serves one client per QMP socket, so each QEMU here has two: the fixture's client holds the
+ * first, the tool connects to the second (`second.sock`), and both hear every event.
+ */
+import { beforeAll, describe, expect, it } from "@effect/vitest"
+import { Effect } from "effect"
+import * as Fs from "node:fs"
+import * as Net from "node:net"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { QemuProcess } from "../../src/index.js"
+import { describeQemu, session } from "../qemu/fixture.js"
+import type { Result } from "./support.js"
+import { buildCli, isAlive, run, start } from "./support.js"
+
+const buildTimeout = 120_000
+
+/** A temporary directory for the current scope. */
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-qmp-cli-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+/** A QEMU with a second QMP socket for the tool; the fixture's client is on the first. */
+const qemu = Effect.gen(function*() {
+  const dir = yield* tempDir
+  const second = Path.join(dir, "second.sock")
+  const started = yield* session({
+    args: [...QemuProcess.defaultArgs, "-qmp", `unix:${second},server=on,wait=off`]
+  })
+  return { ...started, second }
+})
+
+/** stdout as JSON lines. */
+const jsonLines = (result: Result): Array<any> =>
+  result.stdout.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line))
+
+/** A failure as the tool must report it: one line on stderr, nothing on stdout, no stack trace. */
+const expectOneLineError = (result: Result, code: number, pattern: RegExp) => {
+  expect(result.code).toBe(code)
+  expect(result.stdout).toBe("")
+  expect(result.stderr).toMatch(/^qmp: [^\n]+\n$/)
+  expect(result.stderr).toMatch(pattern)
+  expect(result.stderr).not.toMatch(/\n\s+at /)
+}
+
+/** The tool logs this on stderr under --verbose once it is connected (its listener is registered before). */
+const connected = "Connected to QEMU"
+
+describeQemu("qmp against real QEMU", () => {
+  beforeAll(() => void buildCli(), buildTimeout)
+
+  describe.concurrent("each test with a QEMU of its own, side by side", () => {
+    it.scopedLive("exec query-status prints the return as one line of JSON when piped", () =>
+      Effect.gen(function*() {
+        const { second } = yield* qemu
+        const result = yield* run(["exec", "--socket", second, "query-status"])
+        expect(result.stderr).toBe("")
+        expect(result.code).toBe(0)
+        expect(result.stdout.split("\n")).toHaveLength(2) // one line and its newline
+        expect(JSON.parse(result.stdout)).toMatchObject({ status: "running", running: true })
+      }))
+
+    it.scopedLive("exec sends key=value arguments (with --args, and key:=string), and takes QMP_SOCKET", () =>
+      Effect.gen(function*() {
+        const { qmp, second } = yield* qemu
+        const env = { QMP_SOCKET: second }
+        const added = yield* run(
+          [
+            "exec",
+            "blockdev-add",
+            "driver=null-co",
+            "node-name=n1",
+            "size=1048576",
+            "--args",
+            "{\"read-zeroes\":true}"
+          ],
+          { env }
+        )
+        expect(added.stderr).toBe("")
+        expect(added.code).toBe(0)
+        expect(JSON.parse(added.stdout)).toEqual({})
+        const nodes = (yield* qmp.execute("query-named-block-nodes")) as ReadonlyArray<Record<string, any>>
+        expect(nodes.find((node) => node["node-name"] === "n1")).toMatchObject({
+          drv: "null-co",
+          image: { "virtual-size": 1048576 }
+        })
+        // A secret's data must be a string: data=1234 would send a number.
+        const secret = yield* run(["exec", "object-add", "qom-type=secret", "id=s1", "data:=1234"], { env })
+        expect(secret.stderr).toBe("")
+        expect(secret.code).toBe(0)
+      }))
+
+    it.scopedLive("exec of an unknown command: exit 1, CommandNotFound on stderr", () =>
+      Effect.gen(function*() {
+        const { second } = yield* qemu
+        const result = yield* run(["exec", "--socket", second, "no-such-command"])
+        expectOneLineError(result, 1, /CommandNotFound: The command no-such-command has not been found/)
+      }))
+
+    it.scopedLive("events --name STOP --count 1 prints the STOP another client caused, and exits 0", () =>
+      Effect.gen(function*() {
+        const { qmp, second } = yield* qemu
+        const events = yield* start(["events", "--socket", second, "--name", "STOP", "--count", "1", "--verbose"])
+        yield* events.stderrShows(connected)
+        yield* qmp.execute("stop")
+        const result = yield* events.result
+        expect(result.code).toBe(0)
+        const lines = jsonLines(result)
+        expect(lines).toHaveLength(1)
+        expect(lines[0]).toMatchObject({ event: "STOP", timestamp: { seconds: expect.any(Number) } })
+      }))
+
+    it.scopedLive("events prints each event it accepts, in order, and exits 0 when the connection ends", () =>
+      Effect.gen(function*() {
+        const { qmp, second } = yield* qemu
+        const events = yield* start(["events", "--socket", second, "--name", "STOP", "--name", "SHUTDOWN", "-v"])
+        yield* events.stderrShows(connected)
+        yield* qmp.execute("stop")
+        yield* qmp.execute("cont") // RESUME: not asked for
+        yield* qmp.execute("quit")
+        const result = yield* events.result
+        expect(result.code).toBe(0)
+        expect(jsonLines(result).map((event) => event.event)).toEqual(["STOP", "SHUTDOWN"])
+      }))
+
+    it.scopedLive("wait with a timeout and nothing happening: exit 2 and a clear message", () =>
+      Effect.gen(function*() {
+        const { second } = yield* qemu
+        const result = yield* run(["wait", "--socket", second, "--name", "STOP", "--timeout", "500ms"])
+        expectOneLineError(result, 2, /^qmp: timed out: no STOP event within 500ms\n$/)
+      }))
+
+    it.scopedLive("wait without a timeout prints the event another client caused", () =>
+      Effect.gen(function*() {
+        const { qmp, second } = yield* qemu
+        const wait = yield* start(["wait", "--socket", second, "--name", "RESUME", "--verbose"])
+        yield* wait.stderrShows(connected)
+        yield* qmp.execute("stop")
+        yield* qmp.execute("cont")
+        const result = yield* wait.result
+        expect(result.code).toBe(0)
+        expect(jsonLines(result)).toEqual([expect.objectContaining({ event: "RESUME" })])
+      }))
+
+    it.scopedLive("wait exits 3 when the connection ends before the event", () =>
+      Effect.gen(function*() {
+        const { qmp, second } = yield* qemu
+        const wait = yield* start(["wait", "--socket", second, "--name", "STOP", "--verbose"])
+        yield* wait.stderrShows(connected)
+        yield* qmp.execute("quit")
+        const result = yield* wait.result
+        expect(result.code).toBe(3)
+        expect(result.stdout).toBe("")
+        expect(result.stderr).toMatch(/\nqmp: the connection ended before a STOP event came \([^\n]+\)\n$/)
+      }))
+
+    it.scopedLive("wait --name STOP -- stop catches the STOP that QEMU sends before stop's return", () =>
+      Effect.gen(function*() {
+        const { qmp, second } = yield* qemu
+        const result = yield* run(["wait", "--socket", second, "--name", "STOP", "--verbose", "--", "stop"])
+        expect(result.code).toBe(0)
+        expect(jsonLines(result)).toEqual([expect.objectContaining({ event: "STOP" })])
+        // The wire, as --verbose shows it: the event came first, then the return of stop.
+        const stop = result.stderr.indexOf("-> {\"execute\":\"stop\"")
+        const event = result.stderr.indexOf("\"event\": \"STOP\"")
+        const reply = result.stderr.indexOf("\"return\": {}", stop)
+        expect(stop).toBeGreaterThan(0)
+        expect(event).toBeGreaterThan(stop)
+        expect(reply).toBeGreaterThan(event)
+        expect(yield* qmp.execute("query-status")).toMatchObject({ status: "paused" })
+      }))
+
+    it.live("demo runs to the end within 20 s, exits 0, and leaves no QEMU running", () =>
+      Effect.gen(function*() {
+        const result = yield* run(["demo"], { timeout: 60_000 })
+        expect(result.stderr).toBe("")
+        expect(result.code).toBe(0)
+        expect(result.stdout).toMatch(/^Peer: QEMU \d+\.\d+\.\d+ \(pid \d+\)/m)
+        for (let step = 1; step <= 6; step++) expect(result.stdout).toContain(`\n${step}/6  `)
+        expect(result.stdout).toMatch(/\] 100% {2}16\.0\/16\.0 MiB {2}concluded/)
+        expect(result.stdout).toMatch(/QEMU exited \(code 0\)/)
+        for (const line of result.stdout.split("\n")) expect(line.length).toBeLessThanOrEqual(80)
+        // Only the history table shortens what it shows (long event data), to stay within 80 columns.
+        const [before, after] = result.stdout.split("\n5/6  ")
+        expect(before).not.toContain("…")
+        expect(after.split("\n6/6  ")[1]).not.toContain("…")
+        const pid = Number(/\(pid (\d+)\)/.exec(result.stdout)?.[1])
+        expect(pid).toBeGreaterThan(0)
+        expect(isAlive(pid)).toBe(false)
+        expect(result.elapsed).toBeLessThan(20_000)
+      }), 60_000)
+  })
+})
+
+describe("qmp without QEMU", () => {
+  beforeAll(() => void buildCli(), buildTimeout)
+
+  it.live("demo --server builtin runs on the QmpTestServer, exits 0, within 80 columns", () =>
+    Effect.gen(function*() {
+      const result = yield* run(["demo", "--server", "builtin"], { timeout: 60_000 })
+      expect(result.stderr).toBe("")
+      expect(result.code).toBe(0)
+      expect(result.stdout).toContain("Peer: the built-in QmpTestServer")
+      expect(result.stdout).toContain("apt-get install qemu-system-x86")
+      expect(result.stdout).toMatch(/\] 100% {2}16\.0\/16\.0 MiB {2}concluded/)
+      for (const line of result.stdout.split("\n")) expect(line.length).toBeLessThanOrEqual(80)
+      expect(result.stdout.split("\n5/6  ")[0]).not.toContain("…")
+      expect(result.elapsed).toBeLessThan(20_000)
+    }), 60_000)
+
+  describe.concurrent("--help on every command", () => {
+    const commands: ReadonlyArray<[ReadonlyArray<string>, RegExp]> = [
+      [[], /Talk to QEMU over QMP[\s\S]*exec[\s\S]*events[\s\S]*wait[\s\S]*demo/],
+      [["exec"], /Run one QMP command[\s\S]*--args JSON/],
+      [["events"], /Print QMP events as they arrive[\s\S]*--count N/],
+      [["wait"], /Wait for one matching event[\s\S]*--timeout DURATION/],
+      [["demo"], /Watch the event system at work[\s\S]*--server/]
+    ]
+    for (const [command, pattern] of commands) {
+      it.live(`qmp ${[...command, "--help"].join(" ")}`, () =>
+        Effect.gen(function*() {
+          const result = yield* run([...command, "--help"])
+          expect(result.code).toBe(0)
+          expect(result.stderr).toBe("")
+          expect(result.stdout).toMatch(pattern)
+          expect(result.stdout).not.toContain("\u001b[") // plain text when piped
+        }))
+    }
+  })
+
+  describe.concurrent("bad input: one line on stderr, a non-zero exit, never a stack trace", () => {
+    /** A Unix socket server that answers like an SSH server: not QMP. */
+    const notQmp = Effect.gen(function*() {
+      const dir = yield* tempDir
+      const path = Path.join(dir, "ssh.sock")
+      yield* Effect.acquireRelease(
+        Effect.async<Net.Server>((resume) => {
+          const server = Net.createServer((socket) => socket.end("SSH-2.0-OpenSSH_9.2\r\n"))
+          server.listen(path, () => resume(Effect.succeed(server)))
+        }),
+        (server) => Effect.async<void>((resume) => void server.close(() => resume(Effect.void)))
+      )
+      return path
+    })
+
+    it.scopedLive("a missing socket", () =>
+      Effect.gen(function*() {
+        const result = yield* run(["exec", "--socket", "/nonexistent/qmp.sock", "query-status"])
+        expectOneLineError(result, 1, /no such socket/)
+      }))
+
+    it.scopedLive("a path that is not a QMP server: a regular file", () =>
+      Effect.gen(function*() {
+        const file = Path.join(yield* tempDir, "not-a-socket")
+        Fs.writeFileSync(file, "hello\n")
+        const result = yield* run(["exec", "--socket", file, "query-status"])
+        expectOneLineError(result, 1, /Cannot connect to QMP at unix:.*not-a-socket: connection refused/)
+      }))
+
+    it.scopedLive("a path that is not a QMP server: a socket that speaks something else", () =>
+      Effect.gen(function*() {
+        const result = yield* run(["exec", "--socket", yield* notQmp, "query-status"])
+        expectOneLineError(result, 1, /not a QMP greeting/)
+      }))
+
+    it.scopedLive("--tcp without a port", () =>
+      Effect.gen(function*() {
+        const result = yield* run(["exec", "--tcp", "localhost", "query-status"])
+        expectOneLineError(result, 1, /--tcp: expected HOST:PORT with a port from 1 to 65535, got "localhost"/)
+      }))
+
+    it.scopedLive("a malformed key=value (reported before any connection is tried)", () =>
+      Effect.gen(function*() {
+        const result = yield* run(["exec", "--socket", "/nonexistent/qmp.sock", "blockdev-add", "driver"])
+        expectOneLineError(result, 1, /^qmp: expected key=value \(or key:=string\), got "driver"\n$/)
+      }))
+
+    it.scopedLive("invalid JSON in --args", () =>
+      Effect.gen(function*() {
+        const result = yield* run(["exec", "--socket", "/nonexistent/qmp.sock", "blockdev-add", "--args", "{driver:"])
+        expectOneLineError(result, 1, /^qmp: --args: invalid JSON \(/)
+      }))
+
+    it.scopedLive("an unknown option, among the arguments of exec", () =>
+      Effect.gen(function*() {
+        const result = yield* run(["exec", "--socket", "/nonexistent/qmp.sock", "query-status", "--bogus"])
+        expectOneLineError(result, 1, /^qmp: unknown option "--bogus"\n$/)
+      }))
+
+    it.scopedLive("an unknown option, for a command without arguments", () =>
+      Effect.gen(function*() {
+        const result = yield* run(["events", "--socket", "/nonexistent/qmp.sock", "--bogus"])
+        expectOneLineError(result, 1, /--bogus/)
+      }))
+
+    it.scopedLive("no address at all", () =>
+      Effect.gen(function*() {
+        const result = yield* run(["exec", "query-status"])
+        expectOneLineError(result, 1, /no QMP server given: use --socket PATH or --tcp HOST:PORT, or set QMP_SOCKET/)
+      }))
+
+    it.scopedLive("a bad duration", () =>
+      Effect.gen(function*() {
+        const result = yield* run(["wait", "--socket", "/nonexistent/qmp.sock", "--name", "STOP", "--timeout", "soon"])
+        expectOneLineError(result, 1, /^qmp: --timeout: expected a duration/)
+      }))
+
+    it.scopedLive("wait without --name", () =>
+      Effect.gen(function*() {
+        const result = yield* run(["wait", "--socket", "/nonexistent/qmp.sock"])
+        expectOneLineError(result, 1, /--name/)
+      }))
+
+    it.scopedLive("an unknown command", () =>
+      Effect.gen(function*() {
+        const result = yield* run(["frobnicate"])
+        expectOneLineError(result, 1, /use one of 'exec', 'events', 'wait', 'demo'/)
+      }))
+  })
+})
