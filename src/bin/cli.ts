@@ -1,5 +1,5 @@
 /**
- * The `qmp` command-line tool, built with `@effect/cli`: `exec`, `events`, `wait` and `demo`.
+ * The `qmp` command-line tool, built with `@effect/cli`: `exec`, `events`, `wait`, `shell` and `demo`.
  *
  * `run(argv)` parses the command line, runs the command, and gives the process's exit code: 0 on
  * success, 1 on any error (a one-line message on stderr, never a stack trace), 2 when `wait` timed
@@ -36,6 +36,7 @@ import type * as QmpMessage from "../QmpMessage.js"
 import * as Demo from "./demo.js"
 import * as KeyValue from "./KeyValue.js"
 import * as Output from "./output.js"
+import * as Shell from "./shell.js"
 
 // -----------------------------------------------------------------------------
 // Errors and exit codes
@@ -82,6 +83,20 @@ export class WaitEnded extends Schema.TaggedError<WaitEnded>("effect-qmp/WaitEnd
 }) {
   override get message(): string {
     return `the connection ended before a ${this.names.join(" or ")} event came (${this.detail})`
+  }
+}
+
+/**
+ * Commands run by a `qmp shell` script failed (exit code 1); their errors are in its output.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class CommandsFailed extends Schema.TaggedError<CommandsFailed>("effect-qmp/CommandsFailed")("CommandsFailed", {
+  count: Schema.Number
+}) {
+  override get message(): string {
+    return `${this.count} command${this.count === 1 ? "" : "s"} failed`
   }
 }
 
@@ -456,6 +471,34 @@ const wait = CliCommand.make(
     "before it is sent). Exit code 2 on timeout, 3 if the connection ends."
 ))
 
+const shell = CliCommand.make(
+  "shell",
+  {
+    ...connectionOptions,
+    history: Options.text("history").pipe(
+      Options.withDescription("The history file (default ~/.qmp_history)."),
+      Options.withPseudoName("FILE"),
+      Options.optional
+    )
+  },
+  (config) =>
+    withConnection(
+      config,
+      {},
+      (events) => Effect.succeed(events),
+      (qmp, events) =>
+        Shell.run({ historyFile: Option.getOrUndefined(config.history) }).pipe(
+          Effect.provideService(QmpClient.QmpClient, qmp),
+          Effect.provideService(QmpEvents.QmpEvents, events),
+          Effect.scoped,
+          Effect.flatMap((failures) => failures === 0 ? Effect.void : new CommandsFailed({ count: failures }))
+        )
+    )
+).pipe(CliCommand.withDescription(
+  "An interactive QMP shell: command key=value ... or raw JSON, Tab completion, history, events as they " +
+    "arrive. Reading a script from stdin, it prints one JSON line per command and exits 1 if any failed."
+))
+
 const demo = CliCommand.make(
   "demo",
   {
@@ -481,7 +524,7 @@ export const command = CliCommand.make("qmp").pipe(
   CliCommand.withDescription(
     "Talk to QEMU over QMP: run commands, watch and wait for events. qmp COMMAND --help tells more."
   ),
-  CliCommand.withSubcommands([exec, events, wait, demo])
+  CliCommand.withSubcommands([exec, events, wait, shell, demo])
 )
 
 // -----------------------------------------------------------------------------

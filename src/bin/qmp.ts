@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `qmp` executable: `qmp exec`, `qmp events`, `qmp wait`, `qmp demo`. See `cli.ts`.
+ * The `qmp` executable: `qmp exec`, `qmp events`, `qmp wait`, `qmp shell`, `qmp demo`. See `cli.ts`.
  *
  * @since 0.1.0
  */

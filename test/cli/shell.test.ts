@@ -1,0 +1,200 @@
+/**
+ * `qmp shell`, built and run as a child process against real QEMU: as a script (stdin not a
+ * terminal), and on a real pseudo-terminal driven through tmux (send-keys / capture-pane).
+ *
+ * Each QEMU has two QMP sockets: the fixture's client holds the first (and makes events happen),
+ * the shell connects to the second.
+ */
+import { assert, beforeAll, describe, expect, it } from "@effect/vitest"
+import { Effect, Schedule } from "effect"
+import * as ChildProcess from "node:child_process"
+import * as Fs from "node:fs"
+import * as Os from "node:os"
+import * as Path from "node:path"
+import { QemuProcess } from "../../src/index.js"
+import { describeQemu, session } from "../qemu/fixture.js"
+import { buildCli, isAlive } from "./support.js"
+
+const tempDir = Effect.acquireRelease(
+  Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-qmp-shell-"))),
+  (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
+)
+
+const qemu = Effect.gen(function*() {
+  const dir = yield* tempDir
+  const second = Path.join(dir, "second.sock")
+  const started = yield* session({ args: [...QemuProcess.defaultArgs, "-qmp", `unix:${second},server=on,wait=off`] })
+  return { ...started, second, dir }
+})
+
+/** Runs `qmp shell` with `input` on its stdin (a pipe, not a terminal). */
+const script = (socket: string, input: string) =>
+  Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
+    const child = ChildProcess.spawn(process.execPath, [buildCli(), "shell", "--socket", socket], {
+      stdio: ["pipe", "pipe", "pipe"]
+    })
+    let stdout = ""
+    let stderr = ""
+    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
+    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
+    child.stdin.end(input)
+    return Effect.sync(() => child.kill("SIGKILL"))
+  })
+
+const hasTmux = ChildProcess.spawnSync("tmux", ["-V"]).status === 0
+
+describeQemu("qmp shell", () => {
+  beforeAll(() => void buildCli(), 120_000)
+
+  it.scopedLive("reading a script from stdin: one JSON line per command, going on after a failure, exit 1", () =>
+    Effect.gen(function*() {
+      const { second } = yield* qemu
+      const result = yield* script(
+        second,
+        [
+          "query-status",
+          "no-such-command",
+          "",
+          "# a comment",
+          "stop",
+          "{\"execute\": \"query-status\"}",
+          "blockdev-add driver=null-co node-name=n0 size=1048576",
+          "query-named-block-nodes flat=true"
+        ].join("\n") + "\n"
+      )
+      const lines = result.stdout.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line))
+      expect(lines).toHaveLength(6)
+      expect(lines[0]).toMatchObject({ status: "running" })
+      expect(lines[1]).toEqual({
+        error: { class: "CommandNotFound", desc: "The command no-such-command has not been found" }
+      })
+      expect(lines[2]).toEqual({})
+      expect(lines[3]).toMatchObject({ status: "paused" })
+      expect(lines[4]).toEqual({})
+      expect(lines[5].map((node: { "node-name": string }) => node["node-name"])).toContain("n0")
+      expect(result.code).toBe(1)
+      expect(result.stderr).toBe("qmp: 1 command failed\n")
+    }))
+
+  it.scopedLive("a script whose commands all succeed exits 0", () =>
+    Effect.gen(function*() {
+      const { second } = yield* qemu
+      const result = yield* script(second, "query-status\nstop\ncont\n")
+      expect(result.stdout.trim().split("\n")).toHaveLength(3)
+      expect(result.code).toBe(0)
+      expect(result.stderr).toBe("")
+    }))
+
+  describe.runIf(hasTmux || process.env.QMP_REQUIRE_QEMU === "1")("on a terminal (tmux)", () => {
+    it.scopedLive(
+      "prompt, Tab completion, an event printed while a line is typed, Ctrl-D leaving QEMU running",
+      () =>
+        Effect.gen(function*() {
+          assert(hasTmux, "tmux is needed for the terminal test: apt-get install tmux")
+          const { dir, qemu: vm, qmp, second } = yield* qemu
+          const history = Path.join(dir, "history")
+          const name = `qmp-shell-${process.pid}-${Date.now()}`
+          const tmux = (...args: Array<string>) => ChildProcess.execFileSync("tmux", args, { encoding: "utf8" })
+          const command = `${process.execPath} ${buildCli()} shell --socket ${second} --history ${history}; ` +
+            `echo "EXITED $?"; sleep 60`
+          yield* Effect.acquireRelease(
+            Effect.sync(() => tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", command)),
+            () => Effect.sync(() => ChildProcess.spawnSync("tmux", ["kill-session", "-t", name]))
+          )
+          const screen = () => tmux("capture-pane", "-t", name, "-p")
+          /** Waits until the screen satisfies `ok` (5 s at most), and gives it. */
+          const until = (ok: (text: string) => boolean, what: string) =>
+            Effect.sync(screen).pipe(
+              Effect.filterOrFail(ok, () => new Error(`the screen never showed ${what}:\n${screen()}`)),
+              Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("10 seconds")))
+            )
+          const keys = (...keys: Array<string>) => Effect.sync(() => tmux("send-keys", "-t", name, ...keys))
+          /** The last line that is not empty: where the cursor is. */
+          const lastLine = (text: string) => text.trimEnd().split("\n").at(-1) ?? ""
+
+          yield* until((text) => text.includes("Connected to QEMU 7.") && lastLine(text) === "(QEMU)", "the prompt")
+
+          // Tab completes a command name...
+          yield* keys("query-versi", "Tab")
+          yield* until((text) => lastLine(text) === "(QEMU) query-version", "query-version completed")
+          yield* keys("Enter")
+          yield* until((text) => text.includes("\"qemu\"") && lastLine(text) === "(QEMU)", "the pretty return")
+
+          // ...and an argument name.
+          yield* keys("blockdev-add dri", "Tab")
+          yield* until((text) => lastLine(text) === "(QEMU) blockdev-add driver=", "driver= completed")
+
+          // An event arrives while the line is being typed: printed above it, the line kept.
+          yield* qmp.execute("stop")
+          const withEvent = yield* until((text) => /STOP/.test(text), "the STOP event")
+          yield* until((text) => lastLine(text) === "(QEMU) blockdev-add driver=", "the typed line, kept")
+          const rows = withEvent.trimEnd().split("\n")
+          expect(rows.findIndex((row) => row.includes("STOP"))).toBeLessThan(rows.length - 1)
+
+          // Finish the line: it runs with what was typed before the event.
+          yield* keys("null-co node-name=n1 size=1048576", "Enter")
+          yield* until((text) => lastLine(text) === "(QEMU)" && text.includes("{}"), "blockdev-add's return")
+
+          // An error in red words: class and description.
+          yield* keys("no-such-command", "Enter")
+          yield* until(
+            (text) => text.includes("CommandNotFound: The command no-such-command has not been found"),
+            "error"
+          )
+
+          // Ctrl-D leaves the shell; QEMU keeps running, and the history was kept.
+          yield* keys("C-d")
+          yield* until((text) => text.includes("EXITED 0"), "the shell's exit")
+          expect(isAlive(vm.pid)).toBe(true)
+          expect(yield* qmp.execute("query-status")).toMatchObject({ status: "paused" })
+          expect(Fs.readFileSync(history, "utf8").split("\n")).toEqual(
+            expect.arrayContaining(["query-version", "blockdev-add driver=null-co node-name=n1 size=1048576"])
+          )
+        }),
+      60_000
+    )
+
+    it.scopedLive(
+      "the history of an earlier session comes back with Up; quit asks first: no keeps QEMU, yes quits it",
+      () =>
+        Effect.gen(function*() {
+          assert(hasTmux, "tmux is needed for the terminal test: apt-get install tmux")
+          const { dir, qemu: vm, second } = yield* qemu
+          Fs.writeFileSync(`${dir}/h`, "query-kvm\nquery-name\n")
+          const name = `qmp-shell-quit-${process.pid}-${Date.now()}`
+          const tmux = (...args: Array<string>) => ChildProcess.execFileSync("tmux", args, { encoding: "utf8" })
+          const command = `${process.execPath} ${buildCli()} shell --socket ${second} --history ${dir}/h; ` +
+            `echo "EXITED $?"; sleep 60`
+          yield* Effect.acquireRelease(
+            Effect.sync(() => tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", command)),
+            () => Effect.sync(() => ChildProcess.spawnSync("tmux", ["kill-session", "-t", name]))
+          )
+          const screen = () => tmux("capture-pane", "-t", name, "-p")
+          const until = (ok: (text: string) => boolean, what: string) =>
+            Effect.sync(screen).pipe(
+              Effect.filterOrFail(ok, () => new Error(`the screen never showed ${what}:\n${screen()}`)),
+              Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("10 seconds")))
+            )
+          const keys = (...keys: Array<string>) => Effect.sync(() => tmux("send-keys", "-t", name, ...keys))
+          yield* until((text) => text.includes("Connected to QEMU"), "the prompt")
+          yield* keys("Up")
+          yield* until((text) => text.trimEnd().endsWith("(QEMU) query-name"), "the last line of the earlier session")
+          yield* keys("Up")
+          yield* until((text) => text.trimEnd().endsWith("(QEMU) query-kvm"), "the line before it")
+          yield* keys("C-u")
+          yield* keys("quit", "Enter")
+          yield* until((text) => text.includes("[y/N]"), "the question")
+          yield* keys("n", "Enter")
+          yield* until((text) => text.trimEnd().endsWith("(QEMU)"), "the prompt again")
+          expect(isAlive(vm.pid)).toBe(true)
+          yield* keys("quit", "Enter")
+          yield* until((text) => text.split("[y/N]").length === 3, "the question again")
+          yield* keys("y", "Enter")
+          yield* until((text) => text.includes("EXITED 0"), "the shell's exit")
+          expect(yield* vm.exited).toBe(0)
+        }),
+      60_000
+    )
+  })
+})
