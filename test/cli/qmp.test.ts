@@ -318,7 +318,7 @@ describe("qmp without QEMU", () => {
     it.scopedLive("an unknown command", () =>
       Effect.gen(function*() {
         const result = yield* run(["frobnicate"])
-        expectOneLineError(result, 1, /use one of 'exec', 'events', 'wait', 'demo'/)
+        expectOneLineError(result, 1, /use one of 'exec', 'events', 'wait', 'shell', 'demo'/)
       }))
   })
 })
