@@ -44,6 +44,36 @@ const script = (socket: string, input: string) =>
 
 const hasTmux = ChildProcess.spawnSync("tmux", ["-V"]).status === 0
 
+/**
+ * A terminal running `command` in tmux, for the current scope: waiting for the screen to show
+ * something, and typing keys.
+ */
+const terminal = (command: string) =>
+  Effect.gen(function*() {
+    const name = `qmp-shell-${process.pid}-${Date.now()}-${Math.random().toString(36).slice(2)}`
+    const tmux = (...args: Array<string>) => ChildProcess.execFileSync("tmux", args, { encoding: "utf8" })
+    yield* Effect.acquireRelease(
+      Effect.sync(() => tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", command)),
+      () => Effect.sync(() => ChildProcess.spawnSync("tmux", ["kill-session", "-t", name]))
+    )
+    const screen = () => tmux("capture-pane", "-t", name, "-p")
+    return {
+      /** Waits until the screen satisfies `ok` (10 s at most), and gives it. */
+      until: (ok: (text: string) => boolean, what: string) =>
+        Effect.sync(screen).pipe(
+          Effect.filterOrFail(ok, () => new Error(`the screen never showed ${what}:\n${screen()}`)),
+          Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("10 seconds")))
+        ),
+      keys: (...keys: Array<string>) => Effect.sync(() => tmux("send-keys", "-t", name, ...keys))
+    }
+  })
+
+/** The shell on `socket` in a terminal, followed by its exit status (`EXITED n`). */
+const shellIn = (socket: string, history: string) =>
+  terminal(
+    `${process.execPath} ${buildCli()} shell --socket ${socket} --history ${history}; echo "EXITED $?"; sleep 60`
+  )
+
 describeQemu("qmp shell", () => {
   beforeAll(() => void buildCli(), 120_000)
 
@@ -94,22 +124,7 @@ describeQemu("qmp shell", () => {
           assert(hasTmux, "tmux is needed for the terminal test: apt-get install tmux")
           const { dir, qemu: vm, qmp, second } = yield* qemu
           const history = Path.join(dir, "history")
-          const name = `qmp-shell-${process.pid}-${Date.now()}`
-          const tmux = (...args: Array<string>) => ChildProcess.execFileSync("tmux", args, { encoding: "utf8" })
-          const command = `${process.execPath} ${buildCli()} shell --socket ${second} --history ${history}; ` +
-            `echo "EXITED $?"; sleep 60`
-          yield* Effect.acquireRelease(
-            Effect.sync(() => tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", command)),
-            () => Effect.sync(() => ChildProcess.spawnSync("tmux", ["kill-session", "-t", name]))
-          )
-          const screen = () => tmux("capture-pane", "-t", name, "-p")
-          /** Waits until the screen satisfies `ok` (5 s at most), and gives it. */
-          const until = (ok: (text: string) => boolean, what: string) =>
-            Effect.sync(screen).pipe(
-              Effect.filterOrFail(ok, () => new Error(`the screen never showed ${what}:\n${screen()}`)),
-              Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("10 seconds")))
-            )
-          const keys = (...keys: Array<string>) => Effect.sync(() => tmux("send-keys", "-t", name, ...keys))
+          const { keys, until } = yield* shellIn(second, history)
           /** The last line that is not empty: where the cursor is. */
           const lastLine = (text: string) => text.trimEnd().split("\n").at(-1) ?? ""
 
@@ -162,21 +177,7 @@ describeQemu("qmp shell", () => {
           assert(hasTmux, "tmux is needed for the terminal test: apt-get install tmux")
           const { dir, qemu: vm, second } = yield* qemu
           Fs.writeFileSync(`${dir}/h`, "query-kvm\nquery-name\n")
-          const name = `qmp-shell-quit-${process.pid}-${Date.now()}`
-          const tmux = (...args: Array<string>) => ChildProcess.execFileSync("tmux", args, { encoding: "utf8" })
-          const command = `${process.execPath} ${buildCli()} shell --socket ${second} --history ${dir}/h; ` +
-            `echo "EXITED $?"; sleep 60`
-          yield* Effect.acquireRelease(
-            Effect.sync(() => tmux("new-session", "-d", "-s", name, "-x", "120", "-y", "40", command)),
-            () => Effect.sync(() => ChildProcess.spawnSync("tmux", ["kill-session", "-t", name]))
-          )
-          const screen = () => tmux("capture-pane", "-t", name, "-p")
-          const until = (ok: (text: string) => boolean, what: string) =>
-            Effect.sync(screen).pipe(
-              Effect.filterOrFail(ok, () => new Error(`the screen never showed ${what}:\n${screen()}`)),
-              Effect.retry(Schedule.spaced("50 millis").pipe(Schedule.upTo("10 seconds")))
-            )
-          const keys = (...keys: Array<string>) => Effect.sync(() => tmux("send-keys", "-t", name, ...keys))
+          const { keys, until } = yield* shellIn(second, `${dir}/h`)
           yield* until((text) => text.includes("Connected to QEMU"), "the prompt")
           yield* keys("Up")
           yield* until((text) => text.trimEnd().endsWith("(QEMU) query-name"), "the last line of the earlier session")
