@@ -159,15 +159,29 @@ const fromState = (state: internal.ListenerState): EventListener => {
     names,
     filter,
     accept: (event) => (names.size === 0 || names.has(event.event)) && (filter === undefined || filter(event)),
-    take: Effect.flatMap(state.queue.take, unwrap),
+    take: Effect.suspend(() => {
+      const ended = internal.endedAndEmpty(state)
+      return ended === undefined ? Effect.flatMap(state.queue.take, unwrap) : Effect.fail(ended)
+    }),
     poll: Effect.flatMap(
       Queue.poll(state.queue),
-      Option.match({ onNone: () => Effect.succeedNone, onSome: (entry) => Effect.asSome(unwrap(entry)) })
+      Option.match({
+        onNone: () => {
+          const ended = internal.endedAndEmpty(state)
+          return ended === undefined ? Effect.succeedNone : Effect.fail(ended)
+        },
+        onSome: (entry) => Effect.asSome(unwrap(entry))
+      })
     ),
     isEmpty: Effect.sync(() => internal.pending(state) === 0),
     clear: Effect.sync(() => internal.clear(state)),
     history: Effect.sync(() => state.history.toArray()),
-    stream: Stream.mapEffect(Stream.fromQueue(state.queue, { maxChunkSize: 1 }), unwrap),
+    stream: Stream.suspend(() => {
+      const ended = internal.endedAndEmpty(state)
+      return ended === undefined ?
+        Stream.mapEffect(Stream.fromQueue(state.queue, { maxChunkSize: 1 }), unwrap) :
+        Stream.fail(ended)
+    }),
     dropped: Effect.sync(() => state.dropped)
   }
   return listener

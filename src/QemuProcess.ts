@@ -139,6 +139,20 @@ export const make = (
       )
     )
     const pid = process.pid as number
+    // QEMU runs in a process group of its own (the platform's Command detaches it), so a terminal's
+    // Ctrl-C does not reach it: with NodeRuntime.runMain the scope closes and stops it. Should this
+    // process exit without closing the scope (process.exit, an uncaught exception), kill QEMU anyway.
+    const killOnExit = () => {
+      try {
+        globalThis.process.kill(-pid, "SIGKILL")
+      } catch {
+        // gone already
+      }
+    }
+    yield* Effect.acquireRelease(
+      Effect.sync(() => globalThis.process.once("exit", killOnExit)),
+      () => Effect.sync(() => globalThis.process.off("exit", killOnExit))
+    )
 
     // Keep the tail of QEMU's output, for errors and for `stderr`. These readers are forked while
     // the process is being acquired, so they must be made interruptible or they would block cleanup.
@@ -160,23 +174,28 @@ export const make = (
     const exited = Effect.asVoid(exitStatus)
 
     // Waits up to `stopTimeout` for the exit; `true` if QEMU has exited.
-    const waitExit = Effect.map(Effect.timeoutOption(exited, stopTimeout), Option.isSome)
+    const stillRunning = process.isRunning.pipe(Effect.orElseSucceed(() => false))
+    // Sends a signal and waits up to `stopTimeout` for the exit (`kill` itself waits for it); `true`
+    // once QEMU has exited.
     const signal = (name: "SIGTERM" | "SIGKILL") =>
-      process.kill(name).pipe(Effect.timeoutOption(stopTimeout), Effect.ignore)
+      process.kill(name).pipe(
+        Effect.timeoutOption(stopTimeout),
+        Effect.map(Option.isSome),
+        Effect.orElse(() => Effect.negate(stillRunning))
+      )
 
     // The stop sequence runs whole in a fiber of its own: a finalizer of an interrupted scope runs in
     // the interrupted fiber, where any interruptible region (a timeout, a race) would end at once.
+    // Each phase (quit, SIGTERM, SIGKILL) waits up to `stopTimeout` in all.
     const stopWith = (quit: Effect.Effect<unknown, unknown>) =>
       Effect.gen(function*() {
-        if (!(yield* process.isRunning.pipe(Effect.orElseSucceed(() => false)))) return
-        // Wait for the exit only if QEMU accepted `quit`: a closed connection cannot deliver it.
-        const quitted = yield* quit.pipe(Effect.timeoutOption(stopTimeout), Effect.option, Effect.map(Option.flatten))
-        if (Option.isSome(quitted) && (yield* waitExit)) return
+        if (!(yield* stillRunning)) return
+        const quitted = yield* quit.pipe(Effect.zipRight(exited), Effect.timeoutOption(stopTimeout), Effect.option)
+        if (Option.isSome(quitted) && Option.isSome(quitted.value)) return
         yield* Effect.logDebug("QEMU did not quit: sending SIGTERM")
-        yield* signal("SIGTERM")
-        if (yield* waitExit) return
+        if (yield* signal("SIGTERM")) return
         yield* Effect.logWarning("QEMU ignored SIGTERM: sending SIGKILL")
-        yield* signal("SIGKILL")
+        if (!(yield* signal("SIGKILL"))) yield* Effect.logError("QEMU survived SIGKILL")
       }).pipe(
         Effect.annotateLogs({ module: "QemuProcess", pid }),
         // A fiber forked from a finalizer inherits its uninterruptibility: the timeouts above need it back.

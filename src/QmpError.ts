@@ -133,7 +133,10 @@ export class QmpTimeoutError extends Schema.TaggedError<QmpTimeoutError>("effect
 
 /**
  * The server sent something that is not QMP. Fatal reasons end the connection (`NotJson`,
- * `NotObject`, `MessageTooLarge`); `MalformedReply` fails only the call whose id it carries.
+ * `NotObject`, `MessageTooLarge`, and `ServerParseError`: an error reply without an id, which QEMU
+ * sends when it cannot parse a command); `MalformedReply` fails only the call whose id it carries.
+ * `InvalidArguments`: a command's arguments cannot be written as JSON (a BigInt, a cycle); it was
+ * not sent.
  *
  * @since 0.1.0
  * @category errors
@@ -141,7 +144,14 @@ export class QmpTimeoutError extends Schema.TaggedError<QmpTimeoutError>("effect
 export class QmpProtocolError extends Schema.TaggedError<QmpProtocolError>("effect-qmp/QmpProtocolError")(
   "QmpProtocolError",
   {
-    reason: Schema.Literal("NotJson", "NotObject", "MessageTooLarge", "MalformedReply"),
+    reason: Schema.Literal(
+      "NotJson",
+      "NotObject",
+      "MessageTooLarge",
+      "MalformedReply",
+      "ServerParseError",
+      "InvalidArguments"
+    ),
     detail: Schema.String
   }
 ) {
@@ -156,6 +166,11 @@ export class QmpProtocolError extends Schema.TaggedError<QmpProtocolError>("effe
           `the connection was closed`
       case "MalformedReply":
         return `QMP protocol error: malformed reply (${this.detail})`
+      case "ServerParseError":
+        return `QEMU could not parse a command and answered without an id (${this.detail}); ` +
+          `no pending command can be told apart from it, so the connection was closed`
+      case "InvalidArguments":
+        return `QMP protocol error: the command cannot be written as JSON (${this.detail}); it was not sent`
     }
   }
 }

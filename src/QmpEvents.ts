@@ -142,9 +142,11 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
   const send = <E>(request: (done: Deferred.Deferred<void, E>) => Dispatch.Request): Effect.Effect<void, E> =>
     Effect.flatMap(Deferred.make<void, E>(), (done) => {
       const req = request(done)
-      return closed ?
-        Effect.zipRight(Dispatch.handle(registry, req), Deferred.await(done)) :
-        Effect.zipRight(Queue.offer(inbox, req), Deferred.await(done))
+      if (closed) return Effect.zipRight(Dispatch.handle(registry, req), Deferred.await(done))
+      // Checked and enqueued in one synchronous step: the finalizer cannot close the inbox in between
+      // and leave this request where nobody takes it.
+      inbox.unsafeOffer(req)
+      return Deferred.await(done)
     })
 
   const registerAll = (listeners: ReadonlyArray<EventListener.EventListener>) =>

@@ -198,7 +198,12 @@ export const run = (
     // Lines (and the end of the input) in order; Ctrl-C clears the line being typed.
     const lines = yield* Queue.unbounded<string | null>()
     rl.on("line", (line) => lines.unsafeOffer(line))
-    rl.on("close", () => lines.unsafeOffer(null))
+    // Once the input has ended, readline must not be prompted again (it throws after `close`).
+    let inputEnded = false
+    rl.on("close", () => {
+      inputEnded = true
+      lines.unsafeOffer(null)
+    })
     rl.on("SIGINT", () => {
       output.write("^C (Ctrl-D leaves the shell; QEMU keeps running)\n")
       rl.write(null, { ctrl: true, name: "u" })
@@ -209,7 +214,7 @@ export const run = (
     const printAbove = (text: string) =>
       Effect.sync(() => {
         output.write("\r\x1b[K" + text + "\n")
-        rl.prompt(true)
+        if (!inputEnded) rl.prompt(true)
       })
 
     if (interactive) {
@@ -226,17 +231,35 @@ export const run = (
       )
     }
 
+    // A question answered by a line, or by the end of the input (Ctrl-D), which answers "no".
     const ask = (question: string) =>
       Effect.async<string>((resume) => {
-        rl.question(question, (answer) => resume(Effect.succeed(answer)))
+        const onClose = () => resume(Effect.succeed(""))
+        rl.once("close", onClose)
+        rl.question(question, (answer) => {
+          rl.off("close", onClose)
+          resume(Effect.succeed(answer))
+        })
       })
 
     let failures = 0
     let quitted = false
-    const prompt = Effect.sync(() => interactive && rl.prompt())
+    const prompt = Effect.sync(() => interactive && !inputEnded && rl.prompt())
     yield* prompt
     for (;;) {
-      const line = yield* Queue.take(lines)
+      // The next line, unless the connection ends first: then there is nothing left to do.
+      const next = yield* Effect.raceFirst(
+        Effect.map(Queue.take(lines), (line) => ({ _tag: "Line" as const, line })),
+        Effect.map(qmp.closed, (reason) => ({ _tag: "Closed" as const, reason }))
+      )
+      if (next._tag === "Closed") {
+        failures++
+        yield* interactive
+          ? printAbove(red(next.reason.message))
+          : print(errorLine(next.reason._tag, next.reason.message))
+        break
+      }
+      const line = next.line
       if (line === null) break
       if (line.trim() === "" || line.trim().startsWith("#")) {
         yield* prompt

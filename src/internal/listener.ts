@@ -201,3 +201,13 @@ export const StateId: unique symbol = Symbol.for("effect-qmp/EventListener/state
 
 /** @internal */
 export const stateOf = (listener: object): ListenerState => (listener as { readonly [StateId]: ListenerState })[StateId]
+
+/**
+ * Why a closed listener with nothing left in its queue gives no more, or `undefined`. The end marker
+ * says so too, but it can be lost: Effect's `Queue` drops the item of a `take` interrupted at the
+ * moment it was handed that item. Checking the state first keeps every later `take` failing.
+ *
+ * @internal
+ */
+export const endedAndEmpty = (state: ListenerState): ListenerClosed | undefined =>
+  state.closed !== undefined && state.backing.length() === 0 ? state.closed.error : undefined

@@ -210,6 +210,13 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
     const onReply = (message: JsonObject): Effect.Effect<void> | undefined => {
       const call = calls.take(message.id)
       if (call === undefined) {
+        // QEMU answers a line it cannot parse with an error without an id: which command it was cannot
+        // be known, so, as qemu.qmp does, end the connection rather than let every caller time out.
+        if (!hasOwn.call(message, "id") && hasOwn.call(message, "error")) {
+          const desc = isErrorBody(message.error) ? `${message.error.class}: ${message.error.desc}` : render(message)
+          const error = new QmpProtocolError({ reason: "ServerParseError", detail: desc })
+          return terminate(new QmpDisconnected({ reason: "ProtocolError", detail: error.message }), error)
+        }
         return calls.wasAbandoned(message.id) ?
           Effect.logDebug("Dropped the late reply of a command that timed out or was interrupted").pipe(
             Effect.annotateLogs("reply", render(message))
@@ -362,32 +369,40 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       args: JsonObject | undefined,
       timeout: Duration.Duration | undefined
     ): Effect.Effect<unknown, ExecuteError> =>
-      Effect.suspend(() => {
-        if (ended !== undefined) return Effect.fail(ended)
-        const call = calls.open(command)
-        let line: string
-        try {
-          line = JSON.stringify(
-            kind === "execute" ?
-              { execute: command, arguments: args, id: call.id } :
-              { "exec-oob": command, arguments: args, id: call.id }
-          ) + "\n"
-        } catch (cause) {
-          calls.abandon(call)
-          return Effect.die(cause)
-        }
-        const exchange: Effect.Effect<unknown, ExecuteError> = Effect.zipRight(
-          writeLine(line, call),
-          Deferred.await(call.deferred)
-        )
-        return Effect.ensuring(
-          timeout === undefined || !Duration.isFinite(timeout) ? exchange : Effect.timeoutFail(exchange, {
-            duration: timeout,
-            onTimeout: () => new QmpTimeoutError({ command, timeout: Duration.format(timeout) })
-          }),
-          Effect.sync(() => calls.abandon(call))
-        )
-      })
+      // Opening the call and arranging to forget it happen without a gap for interruption.
+      Effect.uninterruptibleMask((restore) =>
+        Effect.suspend(() => {
+          if (ended !== undefined) return Effect.fail(ended)
+          let line: string
+          try {
+            line = JSON.stringify(
+              kind === "execute" ?
+                { execute: command, arguments: args } :
+                { "exec-oob": command, arguments: args }
+            )
+          } catch (cause) {
+            return Effect.fail(
+              new QmpProtocolError({ reason: "InvalidArguments", detail: `${command}: ${causeMessage(cause)}` })
+            )
+          }
+          const call = calls.open(command)
+          // The id goes last, into the object's closing brace: no second serialization.
+          line = `${line.slice(0, -1)},"id":${JSON.stringify(call.id)}}\n`
+          const exchange: Effect.Effect<unknown, ExecuteError> = Effect.zipRight(
+            writeLine(line, call),
+            Deferred.await(call.deferred)
+          )
+          return Effect.ensuring(
+            restore(
+              timeout === undefined || !Duration.isFinite(timeout) ? exchange : Effect.timeoutFail(exchange, {
+                duration: timeout,
+                onTimeout: () => new QmpTimeoutError({ command, timeout: Duration.format(timeout) })
+              })
+            ),
+            Effect.sync(() => calls.abandon(call))
+          )
+        })
+      )
 
     const disconnect: Effect.Effect<void> = Effect.suspend(() => {
       if (ended === undefined) reader.end(new QmpDisconnected({ reason: "Disconnected" }))

@@ -107,6 +107,32 @@ describeQemu("qmp shell", () => {
       expect(result.stderr).toBe("qmp: 1 command failed\n")
     }))
 
+  it.scopedLive("the shell ends when the connection does, even with its input still open", () =>
+    Effect.gen(function*() {
+      const { qemu: vm, second } = yield* qemu
+      const child = ChildProcess.spawn(process.execPath, [buildCli(), "shell", "--socket", second], {
+        stdio: ["pipe", "pipe", "pipe"]
+      })
+      yield* Effect.addFinalizer(() => Effect.sync(() => child.kill("SIGKILL")))
+      let stdout = ""
+      const firstLine = Effect.async<void>((resume) => {
+        child.stdout.setEncoding("utf8").on("data", (chunk: string) => {
+          stdout += chunk
+          if (stdout.includes("\n")) resume(Effect.void)
+        })
+      })
+      const exited = Effect.async<number | null>((resume) => {
+        child.on("close", (code) => resume(Effect.succeed(code)))
+      })
+      child.stdin.write("query-status\n") // and the input stays open
+      yield* firstLine
+      yield* vm.signal("SIGKILL")
+      expect(yield* exited.pipe(Effect.timeout("10 seconds"))).toBe(1)
+      const lines = stdout.trim().split("\n").map((line) => JSON.parse(line))
+      expect(lines[0]).toMatchObject({ status: "running" })
+      expect(lines[1]).toMatchObject({ error: { class: "QmpDisconnected" } })
+    }))
+
   it.scopedLive("a script whose commands all succeed exits 0", () =>
     Effect.gen(function*() {
       const { second } = yield* qemu
@@ -194,6 +220,24 @@ describeQemu("qmp shell", () => {
           yield* keys("y", "Enter")
           yield* until((text) => text.includes("EXITED 0"), "the shell's exit")
           expect(yield* vm.exited).toBe(0)
+        }),
+      60_000
+    )
+
+    it.scopedLive(
+      "Ctrl-D at quit's question answers no and leaves the shell; QEMU keeps running",
+      () =>
+        Effect.gen(function*() {
+          assert(hasTmux, "tmux is needed for the terminal test: apt-get install tmux")
+          const { dir, qemu: vm, qmp, second } = yield* qemu
+          const { keys, until } = yield* shellIn(second, `${dir}/h`)
+          yield* until((text) => text.includes("Connected to QEMU"), "the prompt")
+          yield* keys("quit", "Enter")
+          yield* until((text) => text.includes("[y/N]"), "the question")
+          yield* keys("C-d")
+          yield* until((text) => text.includes("EXITED 0"), "the shell's exit")
+          expect(isAlive(vm.pid)).toBe(true)
+          expect(yield* qmp.execute("query-status")).toMatchObject({ status: "running" })
         }),
       60_000
     )

@@ -88,6 +88,35 @@ describeQemu("QmpClient on real QEMU (Unix socket)", () => {
       expect(yield* qmp.execute("query-status")).toMatchObject({ status: "running" })
     }))
 
+  it.scopedLive("arguments that cannot be JSON fail with QmpProtocolError InvalidArguments; nothing is sent", () =>
+    Effect.gen(function*() {
+      const { qmp } = yield* session()
+      const cyclic: Record<string, unknown> = {}
+      cyclic.self = cyclic
+      for (const args of [{ n: 1n }, cyclic]) {
+        const error = yield* Effect.flip(qmp.execute("query-status", args))
+        expect(error).toMatchObject({ _tag: "QmpProtocolError", reason: "InvalidArguments" })
+        expect(error.message).toContain("query-status")
+      }
+      expect(yield* qmp.execute("query-status")).toMatchObject({ status: "running" })
+    }))
+
+  it.scopedLive("a command QEMU cannot parse (an id-less error) ends the connection at once, not at the timeout", () =>
+    Effect.gen(function*() {
+      const { events, qmp } = yield* session({ client: { commandTimeout: "20 seconds" } })
+      const listener = yield* events.listener()
+      // QEMU's JSON parser gives up past 1024 levels of nesting, and answers without the command's id.
+      let deep: unknown = 1
+      for (let i = 0; i < 1100; i++) deep = [deep]
+      const started = Date.now()
+      const error = yield* Effect.flip(qmp.execute("query-status", { x: deep }))
+      expect(error).toMatchObject({ _tag: "QmpProtocolError", reason: "ServerParseError" })
+      expect(error.message).toContain("GenericError")
+      expect(Date.now() - started).toBeLessThan(10_000)
+      expect(yield* Effect.flip(listener.take)).toMatchObject({ _tag: "QmpDisconnected", reason: "ProtocolError" })
+      expect(yield* Effect.flip(qmp.execute("query-status"))).toMatchObject({ _tag: "QmpDisconnected" })
+    }))
+
   it.scopedLive("a block job's JOB_STATUS_CHANGE events, followed with EventFilter.data({ id }), reach concluded", () =>
     Effect.gen(function*() {
       const { events, qmp } = yield* session()
