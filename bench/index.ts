@@ -1,18 +1,20 @@
 /**
- * The benchmarks of effect-qmp: `npm run bench` (about 2.5 minutes here), or `npm run bench -- --quick`
- * (under half a minute, smaller and fewer runs). Numbers only: nothing is asserted.
+ * The benchmarks of effect-qmp: `npm run bench` (2 to 4 minutes here), or `npm run bench -- --quick`
+ * (under a minute, smaller and fewer runs). Numbers only: nothing is asserted. `bench/README.md` says
+ * what each workload measures and shows a full run.
  *
- * Prints the machine and the exact command, then runs each workload; a workload runs each of its
- * configurations in a fresh child process (see `workload.ts`). To add a workload (the end-to-end
- * socket one, say), write a module like `publish.ts` and list it below.
+ * Prints the machine and the exact command, then runs each workload: `publish.ts` (the registry
+ * alone) and `endToEnd.ts` (a QMP socket into `QmpClient`). A workload runs each of its configurations
+ * in a fresh child process (see `workload.ts`). To add one, write a module like these and list it below.
  */
 import * as os from "node:os"
 import { parseArgs } from "node:util"
+import { workload as endToEnd } from "./endToEnd.js"
 import { workload as publish } from "./publish.js"
 import { formatMiB, formatSeconds } from "./stats.js"
 import type { Options, Workload } from "./workload.js"
 
-const workloads: ReadonlyArray<Workload> = [publish]
+const workloads: ReadonlyArray<Workload> = [publish, endToEnd]
 
 const args = process.argv.slice(2)
 const { values } = parseArgs({ args, strict: true, options: { quick: { type: "boolean", default: false } } })

@@ -159,10 +159,7 @@ const fromState = (state: internal.ListenerState): EventListener => {
     names,
     filter,
     accept: (event) => (names.size === 0 || names.has(event.event)) && (filter === undefined || filter(event)),
-    take: Effect.suspend(() => {
-      const ended = internal.endedAndEmpty(state)
-      return ended === undefined ? Effect.flatMap(state.queue.take, unwrap) : Effect.fail(ended)
-    }),
+    take: internal.take(state),
     poll: Effect.flatMap(
       Queue.poll(state.queue),
       Option.match({

@@ -255,7 +255,7 @@ export const make = (
 
     const timeoutOf = (options: ExecuteOptions | undefined): Duration.Duration =>
       options?.timeout === undefined ? commandTimeout : Duration.decode(options.timeout)
-    const pending = Metric.tagged(QmpMetrics.commandsPending, "address", formatAddress(address))
+    const pending = QmpMetrics.commandsPendingAt(formatAddress(address))
 
     // One span per command, and the pending-commands gauge around it.
     const run = (kind: "execute" | "exec-oob") =>

@@ -15,11 +15,10 @@
  * @since 0.1.0
  */
 import * as Context from "effect/Context"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
+import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
-import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -117,7 +116,7 @@ const registryClosed = new QmpDisconnected({ reason: "Ended", detail: "the QmpEv
 export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(function*() {
   const events = yield* EventListener.make({ capacity: defaultListenerCapacity, strategy: "sliding" })
   const registry = yield* Ref.make(Dispatch.emptyRegistry(events))
-  const inbox = yield* Queue.unbounded<Dispatch.Request>()
+  const inbox = new Dispatch.Inbox()
   // Set once the dispatch fiber is gone: requests are then carried out by their caller.
   let closed = false
   const dispatcher = yield* Dispatch.run(registry, inbox).pipe(
@@ -128,25 +127,30 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
   // the dispatch fiber, carry out what it left in the inbox, and end every listener.
   yield* Effect.addFinalizer(() =>
     Fiber.interrupt(dispatcher).pipe(
-      Effect.zipRight(Effect.suspend(() => {
+      Effect.zipRight(Effect.sync(() => {
         closed = true
-        return Queue.takeAll(inbox)
+        return inbox.takeAll()
       })),
       Effect.flatMap((requests) => Effect.forEach(requests, (request) => Dispatch.handle(registry, request))),
-      Effect.zipRight(Deferred.make<void>()),
-      Effect.flatMap((done) => Dispatch.handle(registry, { _tag: "End", reason: registryClosed, done }))
+      Effect.zipRight(Dispatch.handle(registry, { _tag: "End", reason: registryClosed, done: () => {} }))
     )
   )
 
-  // Hands a request to the dispatch fiber and waits until it has been carried out.
-  const send = <E>(request: (done: Deferred.Deferred<void, E>) => Dispatch.Request): Effect.Effect<void, E> =>
-    Effect.flatMap(Deferred.make<void, E>(), (done) => {
-      const req = request(done)
-      if (closed) return Effect.zipRight(Dispatch.handle(registry, req), Deferred.await(done))
+  // Hands a request to the dispatch fiber and waits until it has been carried out. A sender that is
+  // interrupted while it waits leaves its request to be carried out all the same.
+  const send = <E>(request: (done: Dispatch.Done<E>) => Dispatch.Request): Effect.Effect<void, E> =>
+    Effect.async<void, E>((resume) => {
       // Checked and enqueued in one synchronous step: the finalizer cannot close the inbox in between
       // and leave this request where nobody takes it.
-      inbox.unsafeOffer(req)
-      return Deferred.await(done)
+      if (!closed) {
+        inbox.offer(request(resume))
+        return
+      }
+      let result: Exit.Exit<void, E> = Exit.void
+      const req = request((exit) => {
+        result = exit
+      })
+      resume(Effect.zipRight(Dispatch.handle(registry, req), Effect.suspend(() => result)))
     })
 
   const registerAll = (listeners: ReadonlyArray<EventListener.EventListener>) =>

@@ -9,40 +9,47 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
-import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Metric from "effect/Metric"
-import * as Queue from "effect/Queue"
 import * as Ref from "effect/Ref"
 import type { EventListener } from "../EventListener.js"
 import { ListenerError } from "../QmpError.js"
 import type { QmpDisconnected } from "../QmpError.js"
 import type { QmpEvent } from "../QmpMessage.js"
 import * as QmpMetrics from "../QmpMetrics.js"
+import { Doorbell } from "./doorbell.js"
 import * as Listener from "./listener.js"
+
+/**
+ * How the dispatch fiber tells a sender that its request was carried out: the sender's
+ * `Effect.async` callback (a `Deferred` per request would cost a few microseconds to make).
+ *
+ * @internal
+ */
+export type Done<E = never> = (exit: Exit.Exit<void, E>) => void
 
 /** @internal */
 export type Request =
   | {
     readonly _tag: "Publish"
     readonly events: ReadonlyArray<QmpEvent>
-    readonly done: Deferred.Deferred<void>
+    readonly done: Done
   }
   | {
     readonly _tag: "Register"
     readonly listeners: ReadonlyArray<EventListener>
-    readonly done: Deferred.Deferred<void, ListenerError>
+    readonly done: Done<ListenerError>
   }
   | {
     readonly _tag: "Remove"
     readonly listener: EventListener
-    readonly done: Deferred.Deferred<void, ListenerError>
+    readonly done: Done<ListenerError>
   }
   | {
     readonly _tag: "End"
     readonly reason: QmpDisconnected
-    readonly done: Deferred.Deferred<void>
+    readonly done: Done
   }
 
 /**
@@ -122,6 +129,24 @@ const deliverBatch = (registry: Registry, events: ReadonlyArray<QmpEvent>): Arra
 
 const listenerLabel = (names: ReadonlySet<string>): string => names.size === 0 ? "(all events)" : [...names].join(",")
 
+/** Each listener's `qmp_events_dropped` counter, made once: a tagged metric is costly to make. */
+const dropCounters = new WeakMap<Listener.ListenerState, Metric.Metric.Counter<number>>()
+
+const dropCounter = (
+  registry: Registry,
+  listener: EventListener,
+  state: Listener.ListenerState
+): Metric.Metric.Counter<number> => {
+  let counter = dropCounters.get(state)
+  if (counter === undefined) {
+    counter = QmpMetrics.eventsDroppedBy(
+      listener === registry.defaultListener ? "(default)" : listenerLabel(state.names)
+    )
+    dropCounters.set(state, counter)
+  }
+  return counter
+}
+
 /** Adds the drops of bounded listeners since the last batch to the `qmp_events_dropped` metric. */
 const reportDrops = (registry: Registry): Effect.Effect<void> | undefined => {
   let report: Effect.Effect<void> | undefined
@@ -130,8 +155,7 @@ const reportDrops = (registry: Registry): Effect.Effect<void> | undefined => {
     const count = state.dropped - state.droppedReported
     if (count === 0) continue
     state.droppedReported = state.dropped
-    const label = listener === registry.defaultListener ? "(default)" : listenerLabel(state.names)
-    const update = Metric.incrementBy(Metric.tagged(QmpMetrics.eventsDropped, "listener", label), count)
+    const update = Metric.incrementBy(dropCounter(registry, listener, state), count)
     report = report === undefined ? update : Effect.zipRight(report, update)
   }
   return report
@@ -184,7 +208,7 @@ export const handle = (registry: Ref.Ref<Registry>, request: Request): Effect.Ef
       return Effect.flatMap(Ref.get(registry), (current) => {
         // Once ended, no more events are delivered: listeners have their end marker already.
         const failures = current.ended === undefined ? deliverBatch(current, request.events) : []
-        Deferred.unsafeDone(request.done, Exit.void)
+        request.done(Exit.void)
         const drops = reportDrops(current)
         const logs = failures.length === 0 ? undefined : logFailures(failures)
         return drops === undefined ? logs ?? Effect.void : logs === undefined ? drops : Effect.zipRight(logs, drops)
@@ -192,19 +216,48 @@ export const handle = (registry: Ref.Ref<Registry>, request: Request): Effect.Ef
     case "Register":
       return Effect.flatMap(
         Ref.modify(registry, (current) => register(current, request.listeners)),
-        (exit) => Deferred.done(request.done, exit)
+        (exit) => Effect.sync(() => request.done(exit))
       )
     case "Remove":
       return Effect.flatMap(
         Ref.modify(registry, (current) => remove(current, request.listener)),
-        (exit) => Deferred.done(request.done, exit)
+        (exit) => Effect.sync(() => request.done(exit))
       )
     case "End":
       return Effect.zipRight(
         Ref.update(registry, (current) => end(current, request.reason)),
-        Deferred.done(request.done, Exit.void)
+        Effect.sync(() => request.done(Exit.void))
       )
   }
+}
+
+/**
+ * The requests waiting for the dispatch fiber: a plain array, and a doorbell that carries no data.
+ *
+ * Handed through a `Queue` instead, every published event was promoted to the old generation with
+ * its request, as the batches of a session were (see `session.ts`).
+ *
+ * @internal
+ */
+export class Inbox {
+  private requests: Array<Request> = []
+
+  private readonly doorbell = new Doorbell()
+
+  offer(request: Request): void {
+    this.requests.push(request)
+    if (this.requests.length === 1) this.doorbell.ring()
+  }
+
+  /** Removes and returns every waiting request, oldest first. */
+  takeAll(): ReadonlyArray<Request> {
+    const requests = this.requests
+    this.requests = []
+    return requests
+  }
+
+  /** Waits until a request is there (a ring left over from requests taken already costs one empty round). */
+  readonly wait: Effect.Effect<void> = Effect.suspend(() => this.requests.length > 0 ? Effect.void : this.doorbell.wait)
 }
 
 /**
@@ -213,10 +266,10 @@ export const handle = (registry: Ref.Ref<Registry>, request: Request): Effect.Ef
  *
  * @internal
  */
-export const run = (registry: Ref.Ref<Registry>, inbox: Queue.Dequeue<Request>): Effect.Effect<never> =>
+export const run = (registry: Ref.Ref<Registry>, inbox: Inbox): Effect.Effect<never> =>
   Effect.uninterruptibleMask((restore) =>
-    restore(Queue.takeBetween(inbox, 1, Number.MAX_SAFE_INTEGER)).pipe(
-      Effect.flatMap((requests) => Effect.forEach(requests, (request) => handle(registry, request), { discard: true })),
+    restore(inbox.wait).pipe(
+      Effect.flatMap(() => Effect.forEach(inbox.takeAll(), (request) => handle(registry, request), { discard: true })),
       Effect.forever
     )
   )

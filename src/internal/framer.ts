@@ -6,8 +6,14 @@
  * - A partial line is kept as the list of the buffers received so far and their byte count, and is
  *   joined once when its newline arrives: appending to a string per chunk would copy a long line
  *   (a 200 KB `query-qmp-schema` reply, say) over and over.
- * - A line is handed on as bytes and decoded whole by its consumer, so a multi-byte UTF-8 character
- *   split across two chunks decodes correctly.
+ * - Lines are decoded here, and as few times as possible: the whole lines of a chunk (from its
+ *   first byte, or the end of a partial line, to its last newline) are decoded in one call and
+ *   handed on as slices of that text, which costs no copy. A newline byte is never part of a
+ *   multi-byte UTF-8 character, so a character split across two chunks is always in the partial
+ *   line, which is joined as bytes and decoded whole.
+ * - Lengths are checked in bytes, exactly. When the whole lines of a chunk are no longer than
+ *   `maxBytes` together, none of them can be too long and they are not measured one by one; else
+ *   (a small `maxBytes`, or a huge line) each line is measured and decoded on its own.
  * - A line longer than `maxBytes` is rejected as soon as the partial line exceeds the limit, without
  *   buffering any further: a peer that never sends a newline cannot make the client grow without
  *   bound. After a rejection (or `stop`), the framer ignores every later byte.
@@ -19,8 +25,8 @@
 
 /** @internal */
 export interface Sink {
-  /** A complete line, without its terminator. Returns `false` to stop the framer. */
-  readonly line: (bytes: Buffer) => boolean
+  /** A complete line, decoded, without its terminator. Returns `false` to stop the framer. */
+  readonly line: (text: string) => boolean
   /** A line exceeded `maxBytes`: `bytes` were seen so far. The framer has stopped. */
   readonly tooLong: (bytes: number) => void
 }
@@ -55,41 +61,75 @@ export class LineFramer {
   push(chunk: Buffer): void {
     if (this.stopped) return
     let start = 0
-    let newline = chunk.indexOf(LF, 0)
-    while (newline !== -1) {
-      let line: Buffer
-      if (this.partBytes === 0) {
-        line = chunk.subarray(start, newline)
-      } else {
-        this.parts.push(chunk.subarray(start, newline))
-        line = Buffer.concat(this.parts, this.partBytes + newline - start)
-        this.parts = []
-        this.partBytes = 0
-      }
-      const end = line.length > 0 && line[line.length - 1] === CR ? line.length - 1 : line.length
-      if (end > this.maxBytes) {
-        this.stop()
-        this.sink.tooLong(end)
+    if (this.partBytes > 0) {
+      // The partial line ends at the first newline of this chunk, if there is one.
+      const newline = chunk.indexOf(LF)
+      if (newline === -1) {
+        this.keep(chunk, 0)
         return
       }
-      if (!this.sink.line(end === line.length ? line : line.subarray(0, end))) {
-        this.stop()
-        return
-      }
-      if (this.stopped) return
+      this.parts.push(chunk.subarray(0, newline))
+      const line = Buffer.concat(this.parts, this.partBytes + newline)
+      this.parts = []
+      this.partBytes = 0
+      if (!this.bytesLine(line, 0, line.length)) return
       start = newline + 1
-      newline = chunk.indexOf(LF, start)
     }
-    if (start < chunk.length) {
-      const total = this.partBytes + chunk.length - start
-      // One byte over the limit is still fine if it is the `\r` of a `\r\n` terminator.
-      if (total > this.maxBytes && !(total === this.maxBytes + 1 && chunk[chunk.length - 1] === CR)) {
-        this.stop()
-        this.sink.tooLong(total)
-        return
+    const last = chunk.lastIndexOf(LF)
+    if (last >= start) {
+      if (last - start <= this.maxBytes) {
+        if (!this.textLines(chunk.toString("utf8", start, last + 1))) return
+      } else {
+        for (let newline = chunk.indexOf(LF, start); newline !== -1; newline = chunk.indexOf(LF, start)) {
+          if (!this.bytesLine(chunk, start, newline)) return
+          start = newline + 1
+        }
       }
-      this.parts.push(start === 0 ? chunk : chunk.subarray(start))
-      this.partBytes = total
+      start = last + 1
     }
+    if (start < chunk.length) this.keep(chunk, start)
+  }
+
+  /** Hands on the lines of `text`, which ends with a newline; `false` once the framer has stopped. */
+  private textLines(text: string): boolean {
+    let from = 0
+    for (let newline = text.indexOf("\n"); newline !== -1; newline = text.indexOf("\n", from)) {
+      const end = newline > from && text.charCodeAt(newline - 1) === CR ? newline - 1 : newline
+      if (!this.sink.line(text.slice(from, end))) {
+        this.stop()
+        return false
+      }
+      if (this.stopped) return false
+      from = newline + 1
+    }
+    return true
+  }
+
+  /** Measures, decodes and hands on the line `bytes[start, end)`; `false` once the framer has stopped. */
+  private bytesLine(bytes: Buffer, start: number, end: number): boolean {
+    if (end > start && bytes[end - 1] === CR) end--
+    if (end - start > this.maxBytes) {
+      this.stop()
+      this.sink.tooLong(end - start)
+      return false
+    }
+    if (!this.sink.line(bytes.toString("utf8", start, end))) {
+      this.stop()
+      return false
+    }
+    return !this.stopped
+  }
+
+  /** Keeps `chunk[start..]` as (the rest of) the partial line, unless that makes it too long. */
+  private keep(chunk: Buffer, start: number): void {
+    const total = this.partBytes + chunk.length - start
+    // One byte over the limit is still fine if it is the `\r` of a `\r\n` terminator.
+    if (total > this.maxBytes && !(total === this.maxBytes + 1 && chunk[chunk.length - 1] === CR)) {
+      this.stop()
+      this.sink.tooLong(total)
+      return
+    }
+    this.parts.push(start === 0 ? chunk : chunk.subarray(start))
+    this.partBytes = total
   }
 }

@@ -193,6 +193,24 @@ export const unwrap = (state: ListenerState) => (entry: Entry): Effect.Effect<Qm
 }
 
 /**
+ * `take`: when an entry is pending, straight from the backing queue (no `take` can be waiting then:
+ * the queue hands an offer to a waiting taker directly), in two steps of the runtime instead of
+ * four; else through the queue, waiting, unless the listener has ended and holds nothing more.
+ *
+ * @internal
+ */
+export const take = (state: ListenerState): Effect.Effect<QmpEvent, ListenerClosed> => {
+  const unwrapEntry = unwrap(state)
+  const wait = Effect.flatMap(state.queue.take, unwrapEntry)
+  return Effect.suspend(() => {
+    const entry = state.backing.poll(undefined)
+    if (entry !== undefined) return unwrapEntry(entry)
+    const ended = endedAndEmpty(state)
+    return ended === undefined ? wait : Effect.fail(ended)
+  })
+}
+
+/**
  * Where a listener keeps its state; only the registry reaches for it.
  *
  * @internal

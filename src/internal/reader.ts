@@ -85,7 +85,7 @@ export class Reader {
   constructor(private readonly options: Options) {
     this.wire = options.tapWire ? new StringDecoder("utf8") : undefined
     this.framer = new LineFramer(options.maxMessageBytes, {
-      line: (bytes) => this.line(bytes),
+      line: (text) => this.line(text),
       tooLong: (bytes) => {
         this.current().items.push({
           _tag: "Fatal",
@@ -162,9 +162,8 @@ export class Reader {
   }
 
   /** One complete line: parse and sort it. Returns `false` on fatal input. */
-  private line(bytes: Buffer): boolean {
-    if (bytes.length === 0) return true
-    const text = bytes.toString("utf8")
+  private line(text: string): boolean {
+    if (text.length === 0) return true
     let message: unknown
     try {
       message = JSON.parse(text)

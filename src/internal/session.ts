@@ -2,8 +2,8 @@
  * One QMP session over an open socket: the reader in the socket callback, the processing fiber, the
  * calls in flight, writes, and the end of the connection.
  *
- * - The reader (`reader.ts`) turns each chunk into a batch; batches wait in an unbounded inbox whose
- *   length the reader bounds by pausing the socket.
+ * - The reader (`reader.ts`) turns each chunk into a batch; batches wait in a plain array whose
+ *   length the reader bounds by pausing the socket, and a doorbell wakes the processing fiber.
  * - The processing fiber takes every waiting batch, hands their events to `QmpEvents.publishAll` in
  *   one hand-off and waits for it, then settles the replies of those batches in order. An event that
  *   came before a reply is thus in every listener before that reply's `execute` completes
@@ -28,7 +28,6 @@ import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import * as ParseResult from "effect/ParseResult"
-import * as Queue from "effect/Queue"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Net from "node:net"
@@ -47,6 +46,7 @@ import * as QmpMessage from "../QmpMessage.js"
 import * as QmpMetrics from "../QmpMetrics.js"
 import type { Call, CallError, ExecuteError } from "./calls.js"
 import { Calls } from "./calls.js"
+import { Doorbell } from "./doorbell.js"
 import type { Batch, Item, JsonObject } from "./reader.js"
 import { preview, Reader } from "./reader.js"
 
@@ -133,7 +133,14 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
     const { address, events, socket: raw } = options
     const annotations = { module: "QmpClient", address: formatAddress(address) }
 
-    const inbox = yield* Queue.unbounded<Batch>()
+    // Batches wait in a plain array, and a doorbell that carries no data wakes the processing fiber.
+    // Handed to the fiber through a `Queue` (that is, a taker `Deferred`), every batch was promoted
+    // to the old generation with its events, copied on the way, though nothing kept it. One cause,
+    // shown in isolation: V8 pretenures the `Deferred`s of a fiber that mostly waits (they survive
+    // young collections), and a batch one of them is completed with stays reachable from the old
+    // generation until the next full collection. So no object of the Effect runtime holds a batch.
+    let waiting: Array<Batch> = []
+    const doorbell = new Doorbell()
     const calls = new Calls()
     const greeting = Deferred.unsafeMake<QmpMessage.Greeting, QmpConnectError | QmpNegotiationError>(FiberId.none)
     // `abort` opens as soon as the end is known (it stops writes that wait); `terminated` once the
@@ -149,14 +156,17 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
     // The wire tap: on when debug logs are, decided once for the session so that the socket callback
     // pays one boolean check per chunk when it is off.
     const tapWire = LogLevel.lessThanEqual(yield* FiberRef.get(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
-    const received = Metric.tagged(QmpMetrics.eventsReceived, "address", formatAddress(address))
+    const received = QmpMetrics.eventsReceivedAt(formatAddress(address))
 
     const reader = new Reader({
       maxMessageBytes: options.maxMessageBytes,
       tapWire,
       highWater,
       lowWater,
-      onBatch: (batch) => inbox.unsafeOffer(batch),
+      onBatch: (batch) => {
+        waiting.push(batch)
+        if (waiting.length === 1) doorbell.ring()
+      },
       onFatal: () => raw.destroy(),
       pause: () => raw.pause(),
       resume: () => raw.resume()
@@ -272,46 +282,72 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       }
     }
 
-    /** The processing fiber: events of the waiting batches first, then their other items, in order. */
-    const process = (batches: Iterable<Batch>): Effect.Effect<void> =>
+    /**
+     * The events of the batches, in one array: the first batch's own array when it holds them all,
+     * else a copy (concatenating batch after batch would be quadratic).
+     */
+    const eventsOf = (batches: ReadonlyArray<Batch>): Array<QmpMessage.QmpEvent> | undefined => {
+      let published: Array<QmpMessage.QmpEvent> | undefined
+      let owned = false
+      for (const batch of batches) {
+        if (batch.events.length === 0) continue
+        if (published === undefined) {
+          published = batch.events
+        } else {
+          if (!owned) {
+            published = published.slice()
+            owned = true
+          }
+          for (const event of batch.events) published.push(event)
+        }
+      }
+      return published
+    }
+
+    /** The other items of the batches (replies, oddities, the end), in order, if there are any. */
+    const itemsOf = (batches: ReadonlyArray<Batch>): Array<Item> | undefined => {
+      let items: Array<Item> | undefined
+      for (const batch of batches) {
+        for (const item of batch.items) {
+          if (items === undefined) items = [item]
+          else items.push(item)
+        }
+      }
+      return items
+    }
+
+    const tap = (batches: ReadonlyArray<Batch>): Effect.Effect<void> =>
+      Effect.forEach(batches, (batch) =>
+        batch.wire === undefined || batch.wire === "" ?
+          Effect.void :
+          Effect.logDebug(`<- ${batch.wire.trimEnd()}`), { discard: true })
+
+    const settle = (items: ReadonlyArray<Item>): Effect.Effect<void> =>
       Effect.gen(function*() {
-        let published: Array<QmpMessage.QmpEvent> | undefined
-        let owned = false
-        if (tapWire) {
-          for (const batch of batches) {
-            if (batch.wire !== undefined && batch.wire !== "") yield* Effect.logDebug(`<- ${batch.wire.trimEnd()}`)
-          }
-        }
-        for (const batch of batches) {
-          if (batch.events.length === 0) continue
-          if (published === undefined) {
-            published = batch.events
-          } else {
-            // Copy once, then append: concatenating batch after batch would be quadratic.
-            if (!owned) {
-              published = published.slice()
-              owned = true
-            }
-            for (const event of batch.events) published.push(event)
-          }
-        }
-        if (published !== undefined) {
-          yield* Metric.incrementBy(received, published.length)
-          yield* events.publishAll(published)
-        }
-        for (const batch of batches) {
-          for (const item of batch.items) {
-            const effect = onItem(item)
-            if (effect !== undefined) yield* effect
-            if (ended !== undefined) return
-          }
+        for (const item of items) {
+          const effect = onItem(item)
+          if (effect !== undefined) yield* effect
+          if (ended !== undefined) return
         }
       })
 
+    // The processing fiber: the events of the waiting batches first, in one hand-off, then their
+    // other items, in order. Plain functions read the batches: an `Effect.gen` per round that captured
+    // them got every event promoted too (as above), even once it had finished.
     yield* Effect.gen(function*() {
       while (ended === undefined) {
-        const batches = yield* Queue.takeBetween(inbox, 1, Number.MAX_SAFE_INTEGER)
-        yield* process(batches)
+        // A ring left over from batches taken already costs one empty round.
+        if (waiting.length === 0) yield* doorbell.wait
+        const batches = waiting
+        if (batches.length === 0) continue
+        waiting = []
+        if (tapWire) yield* tap(batches)
+        const published = eventsOf(batches)
+        if (published !== undefined) {
+          yield* Effect.zipRight(Metric.incrementBy(received, published.length), events.publishAll(published))
+        }
+        const items = itemsOf(batches)
+        if (items !== undefined) yield* settle(items)
         reader.processed(batches.length)
       }
     }).pipe(

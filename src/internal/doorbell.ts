@@ -1,0 +1,42 @@
+/**
+ * A doorbell: one fiber waits (`wait`) until someone rings (`ring`); a ring while nobody waits is
+ * kept, once, for the next `wait`. It carries no data, and that is the point (see `session.ts`):
+ * the work waits in a plain array that the woken fiber takes.
+ *
+ * It is cheaper than a `Queue` or a `Deferred` as well: a wait is one `Effect.async`, where a
+ * `Queue.take` makes a `Deferred` (a spread of Effect's prototype, some microseconds) and an
+ * interruption handler.
+ *
+ * One fiber waits at a time. A waiter that is interrupted leaves its callback behind; the next ring
+ * calls it, which does nothing (the runtime ignores a resumption after an interruption), so that ring
+ * is lost: a doorbell is for a fiber whose interruption ends its use.
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+
+/** @internal */
+export class Doorbell {
+  private rung = false
+  private waiter: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+
+  ring(): void {
+    const waiter = this.waiter
+    if (waiter === undefined) {
+      this.rung = true
+      return
+    }
+    this.waiter = undefined
+    waiter(Effect.void)
+  }
+
+  // `Effect.async` makes an `AbortController` for a callback that takes a second parameter: one only.
+  readonly wait: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.rung) {
+      this.rung = false
+      resume(Effect.void)
+      return
+    }
+    this.waiter = resume
+  })
+}
