@@ -153,6 +153,24 @@ describe("QmpClient (QmpTestServer)", () => {
         expect((yield* listener.take).event).toBe("STILL_OPEN")
       }))
 
+    it.scopedLive("an event before the greeting is dropped (logged); the greeting after it is read", () =>
+      Effect.gen(function*() {
+        const logs: Array<string> = []
+        const logger = Logger.make(({ message }) => logs.push(String(message)))
+        const greeting = QmpTestServer.makeGreeting()
+        const server = yield* QmpTestServer.make({
+          greeting: JSON.stringify(QmpMessage.makeEvent("RESUME")) + "\r\n" + JSON.stringify(greeting) + "\r\n"
+        })
+        const { events, fiber } = yield* attempt(server.address).pipe(
+          Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+        )
+        const client = yield* Fiber.join(fiber)
+        expect(client.greeting).toEqual(greeting)
+        expect(yield* client.execute("query-status")).toMatchObject({ status: "running" })
+        expect(logs).toContain("Dropped an event that came before the greeting")
+        expect(yield* events.events.history).toEqual([])
+      }))
+
     it.scopedLive("a greeting that is not JSON fails with QmpNegotiationError BadGreeting", () =>
       Effect.gen(function*() {
         const server = yield* QmpTestServer.make({ greeting: "SSH-2.0-OpenSSH_9.2\r\n" })

@@ -265,6 +265,11 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
         case "Greeting":
           return onGreeting(item.message)
         case "Oddity":
+          if (item.kind === "EventBeforeGreeting") {
+            return Effect.logWarning("Dropped an event that came before the greeting").pipe(
+              Effect.annotateLogs("event", render(item.message))
+            )
+          }
           return item.kind === "MalformedEvent" ?
             Effect.logWarning("Dropped a malformed event").pipe(
               Effect.annotateLogs({ detail: explain(QmpMessage.Event, item.message), event: render(item.message) })
