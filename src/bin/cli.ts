@@ -213,17 +213,17 @@ const commandName = (name: string): Effect.Effect<string, UsageError> =>
 // The connection
 // -----------------------------------------------------------------------------
 
+/** An optional option with a value: `--NAME PSEUDONAME`. */
+const optionalText = (name: string, pseudoName: string, description: string) =>
+  Options.text(name).pipe(Options.withDescription(description), Options.withPseudoName(pseudoName), Options.optional)
+
 const connectionOptions = {
-  socket: Options.text("socket").pipe(
-    Options.withDescription("The QMP Unix socket of QEMU (-qmp unix:PATH,server=on,wait=off). Default: $QMP_SOCKET."),
-    Options.withPseudoName("PATH"),
-    Options.optional
+  socket: optionalText(
+    "socket",
+    "PATH",
+    "The QMP Unix socket of QEMU (-qmp unix:PATH,server=on,wait=off). Default: $QMP_SOCKET."
   ),
-  tcp: Options.text("tcp").pipe(
-    Options.withDescription("The QMP TCP address of QEMU (-qmp tcp:HOST:PORT,server=on,wait=off)."),
-    Options.withPseudoName("HOST:PORT"),
-    Options.optional
-  ),
+  tcp: optionalText("tcp", "HOST:PORT", "The QMP TCP address of QEMU (-qmp tcp:HOST:PORT,server=on,wait=off)."),
   verbose: Options.boolean("verbose").pipe(
     Options.withAlias("v"),
     Options.withDescription("Show the QMP messages sent (->) and received (<-) on stderr.")
@@ -315,16 +315,12 @@ const exec = CliCommand.make(
   "exec",
   {
     ...connectionOptions,
-    args: Options.text("args").pipe(
-      Options.withDescription("The command's arguments as a JSON object; key=value arguments are added to it."),
-      Options.withPseudoName("JSON"),
-      Options.optional
+    args: optionalText(
+      "args",
+      "JSON",
+      "The command's arguments as a JSON object; key=value arguments are added to it."
     ),
-    timeout: Options.text("timeout").pipe(
-      Options.withDescription("How long to wait for the reply (default 60s)."),
-      Options.withPseudoName("DURATION"),
-      Options.optional
-    ),
+    timeout: optionalText("timeout", "DURATION", "How long to wait for the reply (default 60s)."),
     oob: Options.boolean("oob").pipe(
       Options.withDescription("Run the command out of band (exec-oob), for the commands that allow it.")
     ),
@@ -376,11 +372,7 @@ const events = CliCommand.make(
       Options.withPseudoName("N"),
       Options.optional
     ),
-    timeout: Options.text("timeout").pipe(
-      Options.withDescription("Stop after this long (500ms, 30s, 2m, ...). Default: no limit."),
-      Options.withPseudoName("DURATION"),
-      Options.optional
-    ),
+    timeout: optionalText("timeout", "DURATION", "Stop after this long (500ms, 30s, 2m, ...). Default: no limit."),
     format: formatOption
   },
   (config) =>
@@ -475,11 +467,7 @@ const shell = CliCommand.make(
   "shell",
   {
     ...connectionOptions,
-    history: Options.text("history").pipe(
-      Options.withDescription("The history file (default ~/.qmp_history)."),
-      Options.withPseudoName("FILE"),
-      Options.optional
-    )
+    history: optionalText("history", "FILE", "The history file (default ~/.qmp_history).")
   },
   (config) =>
     withConnection(
