@@ -74,20 +74,30 @@ export interface EventListener {
 }
 
 /**
+ * How a listener keeps events: its queue's bound and its history's. Shared by `make` and
+ * `QmpEvents.listener`.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface Options {
-  /** The names to accept; `undefined` or empty: every event. */
-  readonly names?: EventNames | undefined
-  /** A predicate applied after the names. */
-  readonly filter?: EventFilter | undefined
+export interface QueueOptions {
   /** Pending events kept at most; unbounded by default. */
   readonly capacity?: number | undefined
   /** What a full queue does with a new event: `sliding` (the default) drops the oldest, `dropping` the new one. */
   readonly strategy?: "sliding" | "dropping" | undefined
   /** Events kept in `history`: 10 000 by default; `Infinity` keeps all. */
   readonly historyLimit?: number | undefined
+}
+
+/**
+ * @since 0.1.0
+ * @category models
+ */
+export interface Options extends QueueOptions {
+  /** The names to accept; `undefined` or empty: every event. */
+  readonly names?: EventNames | undefined
+  /** A predicate applied after the names. */
+  readonly filter?: EventFilter | undefined
 }
 
 /**

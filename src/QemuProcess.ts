@@ -25,9 +25,10 @@ import * as Stream from "effect/Stream"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import { OutputTail } from "./internal/outputTail.js"
+import type { QmpAddress } from "./QmpAddress.js"
 import * as QmpClient from "./QmpClient.js"
 import { QemuProcessError } from "./QmpError.js"
-import type { QmpAddress, QmpConnectError, QmpNegotiationError } from "./QmpError.js"
+import type { QmpConnectError, QmpNegotiationError } from "./QmpError.js"
 import * as QmpEvents from "./QmpEvents.js"
 
 /**

@@ -39,23 +39,61 @@
  */
 import * as Cause from "effect/Cause"
 import * as Config from "effect/Config"
-import * as ConfigError from "effect/ConfigError"
+import type * as ConfigError from "effect/ConfigError"
 import * as Context from "effect/Context"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import * as Either from "effect/Either"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
 import * as Metric from "effect/Metric"
 import * as Scope from "effect/Scope"
+import * as InternalMetrics from "./internal/metrics.js"
 import * as Session from "./internal/session.js"
 import * as Transport from "./internal/transport.js"
-import type { QmpAddress, QmpDisconnected, QmpExecuteError, QmpProtocolError, QmpTimeoutError } from "./QmpError.js"
-import { formatAddress, QmpConnectError, QmpNegotiationError } from "./QmpError.js"
+import type { QmpAddress } from "./QmpAddress.js"
+import { addressConfig, format as formatAddress } from "./QmpAddress.js"
+import type { ExecuteError, QmpDisconnected } from "./QmpError.js"
+import { QmpConnectError, QmpNegotiationError } from "./QmpError.js"
 import * as QmpEvents from "./QmpEvents.js"
 import type * as QmpMessage from "./QmpMessage.js"
-import * as QmpMetrics from "./QmpMetrics.js"
+
+export {
+  /**
+   * Where to connect, from `QMP_SOCKET` or `QMP_TCP` (see `QmpAddress.addressConfig`).
+   *
+   * @since 0.1.0
+   * @category config
+   */
+  addressConfig,
+  /**
+   * Parses `HOST:PORT` into a TCP address (see `QmpAddress.parseTcpAddress`).
+   *
+   * @since 0.1.0
+   * @category constructors
+   */
+  parseTcpAddress
+} from "./QmpAddress.js"
+
+export type {
+  /**
+   * How a command can fail (see `QmpError.ExecuteError`).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  ExecuteError
+} from "./QmpError.js"
+
+export type {
+  /**
+   * Where a QMP server listens (see `QmpAddress`).
+   *
+   * @since 0.1.0
+   * @category models
+   */
+  QmpAddress
+} from "./QmpAddress.js"
 
 /**
  * Options of a connection.
@@ -88,17 +126,6 @@ export interface ExecuteOptions {
   /** Overrides the connection's `commandTimeout` for this call. */
   readonly timeout?: Duration.DurationInput | undefined
 }
-
-/**
- * How a command can fail: QEMU refused it (`QmpExecuteError`), no reply came in time
- * (`QmpTimeoutError`: QEMU may still run it, never replay it blindly), the reply or the input was
- * not QMP (`QmpProtocolError`), or the connection ended and the command's fate is unknown
- * (`QmpDisconnected`).
- *
- * @since 0.1.0
- * @category models
- */
-export type ExecuteError = QmpExecuteError | QmpTimeoutError | QmpProtocolError | QmpDisconnected
 
 /**
  * @since 0.1.0
@@ -255,7 +282,7 @@ export const make = (
 
     const timeoutOf = (options: ExecuteOptions | undefined): Duration.Duration =>
       options?.timeout === undefined ? commandTimeout : Duration.decode(options.timeout)
-    const pending = QmpMetrics.commandsPendingAt(formatAddress(address))
+    const pending = InternalMetrics.commandsPendingAt(formatAddress(address))
 
     // One span per command, and the pending-commands gauge around it.
     const run = (kind: "execute" | "exec-oob") =>
@@ -297,37 +324,6 @@ export const layer = (
   options?: Options
 ): Layer.Layer<QmpClient | QmpEvents.QmpEvents, QmpConnectError | QmpNegotiationError> =>
   Layer.scoped(QmpClient, make(address, options)).pipe(Layer.provideMerge(QmpEvents.layer))
-
-/**
- * Parses `HOST:PORT` (`127.0.0.1:4444`, `[::1]:4444`) into a TCP address.
- *
- * @since 0.1.0
- * @category constructors
- */
-export const parseTcpAddress = (text: string): Either.Either<QmpAddress, string> => {
-  const match = /^(?:\[([^\]]+)\]|([^:]+)):(\d+)$/.exec(text.trim())
-  const port = match === null ? Number.NaN : Number(match[3])
-  if (match === null || !Number.isInteger(port) || port < 1 || port > 65535) {
-    return Either.left(`expected HOST:PORT with a port from 1 to 65535, got ${JSON.stringify(text)}`)
-  }
-  return Either.right({ host: match[1] ?? match[2], port })
-}
-
-/**
- * Where to connect, from the environment (or any `ConfigProvider`): `QMP_SOCKET` (a Unix socket
- * path), else `QMP_TCP` (`HOST:PORT`).
- *
- * @since 0.1.0
- * @category config
- */
-export const addressConfig: Config.Config<QmpAddress> = Config.orElse(
-  Config.map(Config.string("QMP_SOCKET"), (path): QmpAddress => ({ path })),
-  () =>
-    Config.mapOrFail(
-      Config.string("QMP_TCP"),
-      (text) => Either.mapLeft(parseTcpAddress(text), (message) => ConfigError.InvalidData(["QMP_TCP"], message))
-    )
-)
 
 /**
  * A connection as a layer, its address and options read from `Config`: by default the address from

@@ -1,40 +1,35 @@
 /**
  * The errors of effect-qmp. Each is a tagged class (`_tag`) with a `reason` to branch on and a
  * `message` a person can act on. They are `Schema.TaggedError`s, so that the command-line tool can
- * print them and they survive a trip through JSON.
+ * print them and they survive a trip through JSON. Every one of them carries `TypeId`: `isQmpError`
+ * tells an error of this library from any other, and `QmpError` is their union.
  *
  * @since 0.1.0
  */
+import * as Predicate from "effect/Predicate"
 import * as Schema from "effect/Schema"
+import { causeMessage } from "./internal/describe.js"
+import { format as formatAddress, QmpAddress } from "./QmpAddress.js"
 
 /**
- * Where a QMP server listens: a Unix socket path, or a TCP host and port.
+ * @since 0.1.0
+ * @category type ids
+ */
+export const TypeId: unique symbol = Symbol.for("effect-qmp/QmpError")
+
+/**
+ * @since 0.1.0
+ * @category type ids
+ */
+export type TypeId = typeof TypeId
+
+/**
+ * `true` for any error this library raises.
  *
  * @since 0.1.0
- * @category models
+ * @category guards
  */
-export const QmpAddress = Schema.Union(
-  Schema.Struct({ path: Schema.String }),
-  Schema.Struct({ host: Schema.String, port: Schema.Number })
-)
-
-/**
- * @since 0.1.0
- * @category models
- */
-export type QmpAddress = Schema.Schema.Type<typeof QmpAddress>
-
-/**
- * Renders an address for messages: `unix:/run/qemu.sock` or `tcp:127.0.0.1:4444`.
- *
- * @since 0.1.0
- * @category models
- */
-export const formatAddress = (address: QmpAddress): string =>
-  "path" in address ? `unix:${address.path}` : `tcp:${address.host}:${address.port}`
-
-const causeMessage = (cause: unknown): string =>
-  cause instanceof Error ? cause.message : cause === undefined ? "" : String(cause)
+export const isQmpError = (u: unknown): u is QmpError => Predicate.hasProperty(u, TypeId)
 
 /**
  * The connection could not be made: nothing listens at the address, it refused, it did not answer
@@ -52,6 +47,7 @@ export class QmpConnectError extends Schema.TaggedError<QmpConnectError>("effect
     cause: Schema.optional(Schema.Defect)
   }
 ) {
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     const where = formatAddress(this.address)
     switch (this.reason) {
@@ -85,6 +81,7 @@ export class QmpNegotiationError
     detail: Schema.String
   })
 {
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return this.reason === "BadGreeting"
       ? `The server's greeting is not a QMP greeting: ${this.detail}`
@@ -107,6 +104,7 @@ export class QmpExecuteError extends Schema.TaggedError<QmpExecuteError>("effect
     desc: Schema.String
   }
 ) {
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${this.command}: ${this.errorClass}: ${this.desc}`
   }
@@ -126,6 +124,7 @@ export class QmpTimeoutError extends Schema.TaggedError<QmpTimeoutError>("effect
     timeout: Schema.String
   }
 ) {
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return `${this.command}: no reply within ${this.timeout}; QEMU may still complete it`
   }
@@ -155,6 +154,7 @@ export class QmpProtocolError extends Schema.TaggedError<QmpProtocolError>("effe
     detail: Schema.String
   }
 ) {
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     switch (this.reason) {
       case "NotJson":
@@ -188,6 +188,7 @@ export class QmpDisconnected extends Schema.TaggedError<QmpDisconnected>("effect
     detail: Schema.optional(Schema.String)
   }
 ) {
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     const detail = this.detail === undefined ? "" : `: ${this.detail}`
     switch (this.reason) {
@@ -215,6 +216,7 @@ export class ListenerError extends Schema.TaggedError<ListenerError>("effect-qmp
   reason: Schema.Literal("AlreadyRegistered", "NotRegistered", "DefaultListener", "FilterFailed"),
   cause: Schema.optional(Schema.Defect)
 }) {
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     switch (this.reason) {
       case "AlreadyRegistered":
@@ -252,6 +254,7 @@ export class QemuProcessError extends Schema.TaggedError<QemuProcessError>("effe
     stderr: Schema.String
   }
 ) {
+  readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     const stderr = this.stderr.trim() === "" ? "" : `\nQEMU said: ${this.stderr.trim()}`
     switch (this.reason) {
@@ -266,3 +269,30 @@ export class QemuProcessError extends Schema.TaggedError<QemuProcessError>("effe
     }
   }
 }
+
+/**
+ * How a command can fail: QEMU refused it (`QmpExecuteError`), no reply came in time
+ * (`QmpTimeoutError`: QEMU may still run it, never replay it blindly), the reply or the input was
+ * not QMP (`QmpProtocolError`), or the connection ended and the command's fate is unknown
+ * (`QmpDisconnected`).
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type ExecuteError = QmpExecuteError | QmpTimeoutError | QmpProtocolError | QmpDisconnected
+
+/**
+ * Every error this library raises.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type QmpError =
+  | QmpConnectError
+  | QmpNegotiationError
+  | QmpExecuteError
+  | QmpTimeoutError
+  | QmpProtocolError
+  | QmpDisconnected
+  | ListenerError
+  | QemuProcessError

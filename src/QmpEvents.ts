@@ -30,18 +30,6 @@ import type { ListenerClosed, ListenerError } from "./QmpError.js"
 import type { QmpEvent } from "./QmpMessage.js"
 
 /**
- * Options for a listener created by `listener` or `subscribe`.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ListenerOptions {
-  readonly capacity?: number | undefined
-  readonly strategy?: "sliding" | "dropping" | undefined
-  readonly historyLimit?: number | undefined
-}
-
-/**
  * @since 0.1.0
  * @category models
  */
@@ -66,7 +54,7 @@ export interface Service {
   readonly listener: (
     names?: EventListener.EventNames,
     filter?: EventFilter,
-    options?: ListenerOptions
+    options?: EventListener.QueueOptions
   ) => Effect.Effect<EventListener.EventListener, never, Scope.Scope>
   /**
    * The events that `names` and `filter` accept, as a `Stream` that owns its listener. The listener
@@ -76,7 +64,7 @@ export interface Service {
   readonly subscribe: (
     names?: EventListener.EventNames,
     filter?: EventFilter,
-    options?: ListenerOptions
+    options?: EventListener.QueueOptions
   ) => Stream.Stream<QmpEvent, ListenerClosed>
   /** Offers an event to every registered listener; returns once each has been offered it. */
   readonly publish: (event: QmpEvent) => Effect.Effect<void>
@@ -165,7 +153,7 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       () => Effect.forEach(listeners, (listener) => Effect.ignore(remove(listener)), { discard: true })
     )
 
-  const listener = (names?: EventListener.EventNames, filter?: EventFilter, options: ListenerOptions = {}) =>
+  const listener = (names?: EventListener.EventNames, filter?: EventFilter, options: EventListener.QueueOptions = {}) =>
     Effect.flatMap(
       EventListener.make({ ...options, names, filter }),
       (listener) => Effect.as(Effect.orDie(listen(listener)), listener)

@@ -11,7 +11,16 @@
  *
  * @since 0.1.0
  */
+import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
+
+/**
+ * A JSON object as it was parsed from the wire: read-only by convention.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export type JsonObject = Readonly<Record<string, unknown>>
 
 /**
  * A JSON object taken as it is: checked to be a plain object, never copied. Copying untrusted
@@ -20,8 +29,8 @@ import * as Schema from "effect/Schema"
  * @since 0.1.0
  * @category schemas
  */
-export const JsonObject: Schema.Schema<Readonly<Record<string, unknown>>> = Schema.declare(
-  (u: unknown): u is Readonly<Record<string, unknown>> => isJsonObject(u),
+export const JsonObject: Schema.Schema<JsonObject> = Schema.declare(
+  (u: unknown): u is JsonObject => isJsonObject(u),
   { identifier: "JsonObject", description: "a JSON object" }
 )
 
@@ -50,7 +59,7 @@ export interface Timestamp extends Schema.Schema.Type<typeof Timestamp> {}
  */
 export interface QmpEvent {
   readonly event: string
-  readonly data?: Readonly<Record<string, unknown>>
+  readonly data?: JsonObject
   readonly timestamp: Timestamp
 }
 
@@ -162,10 +171,7 @@ export const ServerMessage = Schema.Union(Greeting, Return, ErrorResponse, Event
  * @since 0.1.0
  * @category guards
  */
-export const isJsonObject = (u: unknown): u is Readonly<Record<string, unknown>> =>
-  typeof u === "object" && u !== null && !Array.isArray(u)
-
-const hasOwn = Object.prototype.hasOwnProperty
+export const isJsonObject = (u: unknown): u is JsonObject => typeof u === "object" && u !== null && !Array.isArray(u)
 
 /**
  * The fast guard for events: accepts exactly what {@link Event} decodes, in a few nanoseconds
@@ -177,25 +183,30 @@ const hasOwn = Object.prototype.hasOwnProperty
 export const isEvent = (u: unknown): u is QmpEvent => {
   if (typeof u !== "object" || u === null || Array.isArray(u)) return false
   const message = u as Record<string, unknown>
-  if (!hasOwn.call(message, "event") || typeof message.event !== "string") return false
-  if (hasOwn.call(message, "data") && !isJsonObject(message.data)) return false
-  if (!hasOwn.call(message, "timestamp")) return false
+  if (!Object.hasOwn(message, "event") || typeof message.event !== "string") return false
+  if (Object.hasOwn(message, "data") && !isJsonObject(message.data)) return false
+  if (!Object.hasOwn(message, "timestamp")) return false
   const timestamp = message.timestamp
   if (typeof timestamp !== "object" || timestamp === null || Array.isArray(timestamp)) return false
   const t = timestamp as Record<string, unknown>
-  return hasOwn.call(t, "seconds") && typeof t.seconds === "number" &&
-    hasOwn.call(t, "microseconds") && typeof t.microseconds === "number"
+  return Object.hasOwn(t, "seconds") && typeof t.seconds === "number" &&
+    Object.hasOwn(t, "microseconds") && typeof t.microseconds === "number"
 }
 
 /**
- * Explains why a value is not a valid event, using the schema: for logs and errors, off the hot path.
+ * Explains why a value does not decode with `schema`, one issue per path
+ * (`timestamp.microseconds: is missing`), or `undefined` if it decodes: for logs and errors, off the
+ * hot path (`explain(Event, u)` says why `isEvent(u)` is `false`).
  *
  * @since 0.1.0
  * @category guards
  */
-export const explainEvent = (u: unknown): string | undefined => {
-  const result = Schema.decodeUnknownEither(Event)(u)
-  return result._tag === "Left" ? result.left.message : undefined
+export const explain = <A, I>(schema: Schema.Schema<A, I>, u: unknown): string | undefined => {
+  const result = Schema.decodeUnknownEither(schema)(u)
+  if (result._tag === "Right") return undefined
+  return ParseResult.ArrayFormatter.formatErrorSync(result.left)
+    .map((issue) => issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`)
+    .join("; ")
 }
 
 /**
@@ -204,7 +215,7 @@ export const explainEvent = (u: unknown): string | undefined => {
  * @since 0.1.0
  * @category constructors
  */
-export const makeEvent = (event: string, data?: Readonly<Record<string, unknown>>, now = Date.now()): QmpEvent => {
+export const makeEvent = (event: string, data?: JsonObject, now = Date.now()): QmpEvent => {
   const timestamp = { seconds: Math.floor(now / 1000), microseconds: (now % 1000) * 1000 }
   return data === undefined ? { event, timestamp } : { event, data, timestamp }
 }

@@ -12,6 +12,13 @@
 export * as QmpMessage from "./QmpMessage.js"
 
 /**
+ * Where a QMP server listens: Unix socket or TCP, formatting, parsing, `Config`.
+ *
+ * @since 0.1.0
+ */
+export * as QmpAddress from "./QmpAddress.js"
+
+/**
  * The tagged errors.
  *
  * @since 0.1.0
@@ -60,12 +67,3 @@ export * as QemuProcess from "./QemuProcess.js"
  * @since 0.1.0
  */
 export * as QmpMetrics from "./QmpMetrics.js"
-
-/**
- * An in-process QMP server on a real socket, scriptable, with a small VM behind its default
- * commands and fault injection: for tests and demos without QEMU. Also importable on its own as
- * `effect-qmp/testing/QmpTestServer`.
- *
- * @since 0.1.0
- */
-export * as QmpTestServer from "./testing/QmpTestServer.js"

@@ -6,7 +6,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Either, Exit, Fiber, Layer, Logger, LogLevel, Stream } from "effect"
 import * as Net from "node:net"
 import * as Path from "node:path"
-import { EventListener, QmpClient, QmpEvents, QmpMessage, QmpTestServer } from "../src/index.js"
+import { EventListener, QmpClient, QmpEvents, QmpMessage } from "../src/index.js"
+import * as QmpTestServer from "../src/testing/QmpTestServer.js"
 
 const MiB = 1024 * 1024
 

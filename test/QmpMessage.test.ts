@@ -277,7 +277,7 @@ describe("the schemas decode what QEMU 7.2 sends", () => {
       const event = decodeLine(QmpMessage.Event, line)
       expect(event).toEqual(raw)
       expect(QmpMessage.isEvent(raw)).toBe(true)
-      expect(QmpMessage.explainEvent(raw)).toBeUndefined()
+      expect(QmpMessage.explain(QmpMessage.Event, raw)).toBeUndefined()
       // JsonObject does not copy: the decoded data is the parsed object (semantics 2)
       const again = Schema.decodeUnknownSync(QmpMessage.Event)(raw)
       if (raw.data !== undefined) expect(again.data).toBe(raw.data)
@@ -317,7 +317,7 @@ describe("the schemas decode what QEMU 7.2 sends", () => {
 })
 
 // ---------------------------------------------------------------------------------------------
-// __proto__ and explainEvent
+// __proto__ and explain
 // ---------------------------------------------------------------------------------------------
 
 describe("untrusted data", () => {
@@ -346,38 +346,35 @@ describe("untrusted data", () => {
     expect(rejects(QmpMessage.JsonObject, {})).toBe(false)
   })
 
-  it("explainEvent names the problem", () => {
+  const explainEvent = (u: unknown) => QmpMessage.explain(QmpMessage.Event, u)
+
+  it("explain(Event, u) names the path and the problem", () => {
     const ts = { seconds: 1, microseconds: 2 }
-    expect(QmpMessage.explainEvent({ event: "STOP", timestamp: ts })).toBeUndefined()
-    const mistyped = QmpMessage.explainEvent({ event: 1, timestamp: ts })
-    expect(mistyped).toContain(`["event"]`)
-    expect(mistyped).toContain("Expected string, actual 1")
-    const missing = QmpMessage.explainEvent({ timestamp: ts })
-    expect(missing).toContain(`["event"]`)
-    expect(missing).toContain("is missing")
-    const badData = QmpMessage.explainEvent({ event: "X", data: [1], timestamp: ts })
-    expect(badData).toContain(`["data"]`)
+    expect(explainEvent({ event: "STOP", timestamp: ts })).toBeUndefined()
+    const mistyped = explainEvent({ event: 1, timestamp: ts })
+    expect(mistyped).toBe("event: Expected string, actual 1")
+    const missing = explainEvent({ timestamp: ts })
+    expect(missing).toBe("event: is missing")
+    const badData = explainEvent({ event: "X", data: [1], timestamp: ts })
+    expect(badData).toMatch(/^data: /)
     expect(badData).toContain("JsonObject")
-    const nullData = QmpMessage.explainEvent({ event: "X", data: null, timestamp: ts })
-    expect(nullData).toContain(`["data"]`)
+    const nullData = explainEvent({ event: "X", data: null, timestamp: ts })
+    expect(nullData).toMatch(/^data: /)
     expect(nullData).toContain("null")
-    const noMicros = QmpMessage.explainEvent({ event: "X", timestamp: { seconds: 1 } })
-    expect(noMicros).toContain(`["timestamp"]`)
-    expect(noMicros).toContain(`["microseconds"]`)
-    expect(noMicros).toContain("is missing")
-    const badSeconds = QmpMessage.explainEvent({ event: "X", timestamp: { seconds: "1", microseconds: 2 } })
-    expect(badSeconds).toContain(`["seconds"]`)
-    expect(badSeconds).toContain(`Expected number, actual "1"`)
-    expect(QmpMessage.explainEvent([])).toContain("QmpEvent")
-    expect(QmpMessage.explainEvent("STOP")).toContain(`actual "STOP"`)
+    const noMicros = explainEvent({ event: "X", timestamp: { seconds: 1 } })
+    expect(noMicros).toBe("timestamp.microseconds: is missing")
+    const badSeconds = explainEvent({ event: "X", timestamp: { seconds: "1", microseconds: 2 } })
+    expect(badSeconds).toBe(`timestamp.seconds: Expected number, actual "1"`)
+    expect(explainEvent([])).toContain("QmpEvent")
+    expect(explainEvent("STOP")).toContain(`actual "STOP"`)
   })
 
   it.prop(
-    "explainEvent explains exactly the events the guard rejects",
+    "explain(Event, u) explains exactly the events the guard rejects",
     [candidate],
     ([c]) => {
       const value = roundTrip(c.value)
-      const explanation = QmpMessage.explainEvent(value)
+      const explanation = explainEvent(value)
       expect(explanation === undefined).toBe(QmpMessage.isEvent(value))
       if (explanation !== undefined) expect(explanation.length).toBeGreaterThan(0)
     },

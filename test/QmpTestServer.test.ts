@@ -9,8 +9,9 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import { StringDecoder } from "node:string_decoder"
-import { QmpClient, QmpEvents, QmpMessage, QmpTestServer } from "../src/index.js"
-import type { QmpError } from "../src/index.js"
+import { QmpClient, QmpEvents, QmpMessage } from "../src/index.js"
+import type { QmpAddress, QmpError } from "../src/index.js"
+import * as QmpTestServer from "../src/testing/QmpTestServer.js"
 
 const MiB = 1024 * 1024
 
@@ -55,7 +56,7 @@ interface Raw {
   readonly socket: Net.Socket
 }
 
-const rawConnect = (address: QmpError.QmpAddress): Effect.Effect<Raw, never, Scope.Scope> =>
+const rawConnect = (address: QmpAddress.QmpAddress): Effect.Effect<Raw, never, Scope.Scope> =>
   Effect.gen(function*() {
     const lines = yield* Queue.unbounded<string>()
     const ended = yield* Deferred.make<void>()
@@ -98,7 +99,7 @@ const rawConnect = (address: QmpError.QmpAddress): Effect.Effect<Raw, never, Sco
   })
 
 /** A raw client that has read the greeting and negotiated (with oob). */
-const rawNegotiated = (address: QmpError.QmpAddress) =>
+const rawNegotiated = (address: QmpAddress.QmpAddress) =>
   Effect.gen(function*() {
     const raw = yield* rawConnect(address)
     yield* raw.next

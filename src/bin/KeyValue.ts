@@ -13,6 +13,7 @@
  * @since 0.1.0
  */
 import * as Either from "effect/Either"
+import type { JsonObject } from "../QmpMessage.js"
 
 /**
  * A JSON value, as QMP arguments hold them.
@@ -21,14 +22,6 @@ import * as Either from "effect/Either"
  * @category models
  */
 export type Json = string | number | boolean | null | ReadonlyArray<Json> | { readonly [key: string]: Json }
-
-/**
- * A JSON object.
- *
- * @since 0.1.0
- * @category models
- */
-export type JsonObject = { readonly [key: string]: Json }
 
 /**
  * One parsed `key=value` argument: the key's path and its value.
@@ -43,8 +36,6 @@ export interface Assignment {
 
 // A key part: QAPI member names (`node-name`, `job-id`, `x-perf`, `__com.redhat_x` aside).
 const keyPart = /^[A-Za-z0-9_][A-Za-z0-9_+-]*$/
-
-const hasOwn = (object: object, key: string): boolean => Object.prototype.hasOwnProperty.call(object, key)
 
 /** The first number in `value` that JavaScript cannot hold exactly, if any. */
 const inexactNumber = (value: unknown): number | undefined => {
@@ -130,13 +121,13 @@ export const parseAssignment = (token: string): Either.Either<Assignment, string
  * Sets `assignment` in `target` (mutated: it is a fresh object being built), or says why it cannot:
  * the key was set already, or a part of its path holds a value that is not an object.
  */
-const assign = (target: Record<string, Json>, assignment: Assignment): string | undefined => {
+const assign = (target: Record<string, unknown>, assignment: Assignment): string | undefined => {
   const { path, value } = assignment
-  let node: Record<string, Json> = target
+  let node: Record<string, unknown> = target
   for (let i = 0; i < path.length - 1; i++) {
     const part = path[i]
-    if (!hasOwn(node, part)) {
-      const child: Record<string, Json> = {}
+    if (!Object.hasOwn(node, part)) {
+      const child: Record<string, unknown> = {}
       Object.defineProperty(node, part, { value: child, enumerable: true, writable: true, configurable: true })
       node = child
       continue
@@ -145,18 +136,18 @@ const assign = (target: Record<string, Json>, assignment: Assignment): string | 
     if (typeof next !== "object" || next === null || Array.isArray(next)) {
       return `${path.slice(0, i + 1).join(".")} is given a value and also used as an object (${path.join(".")})`
     }
-    node = next as Record<string, Json>
+    node = next as Record<string, unknown>
   }
   const last = path[path.length - 1]
-  if (hasOwn(node, last)) return `${path.join(".")} is given twice`
+  if (Object.hasOwn(node, last)) return `${path.join(".")} is given twice`
   // defineProperty: a key "__proto__" stays a plain field.
   Object.defineProperty(node, last, { value, enumerable: true, writable: true, configurable: true })
   return undefined
 }
 
 /** A deep copy of a JSON object whose keys are own, plain fields (`__proto__` included). */
-const copyObject = (object: JsonObject): Record<string, Json> => {
-  const copy: Record<string, Json> = {}
+const copyObject = (object: JsonObject): Record<string, unknown> => {
+  const copy: Record<string, unknown> = {}
   for (const key of Object.keys(object)) {
     const value = object[key]
     const field = typeof value === "object" && value !== null && !Array.isArray(value)

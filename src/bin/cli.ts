@@ -29,8 +29,8 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as EventFilter from "../EventFilter.js"
 import type * as EventListener from "../EventListener.js"
+import type { QmpAddress } from "../QmpAddress.js"
 import * as QmpClient from "../QmpClient.js"
-import type { QmpAddress } from "../QmpError.js"
 import * as QmpEvents from "../QmpEvents.js"
 import type * as QmpMessage from "../QmpMessage.js"
 import * as Demo from "./demo.js"
@@ -176,7 +176,7 @@ const showDuration = (duration: Duration.Duration): string => {
 const commandArguments = (
   tokens: ReadonlyArray<string>,
   argsJson: Option.Option<string>
-): Effect.Effect<KeyValue.JsonObject | undefined, UsageError> =>
+): Effect.Effect<QmpMessage.JsonObject | undefined, UsageError> =>
   Effect.gen(function*() {
     const base = Option.isSome(argsJson)
       ? yield* Either.match(KeyValue.parseObject(argsJson.value), {

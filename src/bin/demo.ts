@@ -12,9 +12,8 @@ import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import * as SynchronizedRef from "effect/SynchronizedRef"
-import * as Fs from "node:fs"
-import * as Path from "node:path"
 import * as EventFilter from "../EventFilter.js"
+import { findOnPath } from "../internal/findOnPath.js"
 import * as QemuProcess from "../QemuProcess.js"
 import * as QmpClient from "../QmpClient.js"
 import type { QemuProcessError, QmpConnectError, QmpNegotiationError } from "../QmpError.js"
@@ -40,17 +39,6 @@ const binaryName = "qemu-system-x86_64"
 /** The job the demo follows: 16 MiB copied at 8 MiB/s, about two seconds. */
 const jobSize = 16 * 1024 * 1024
 const jobSpeed = 8 * 1024 * 1024
-
-const findOnPath = (name: string): string | undefined =>
-  (process.env.PATH ?? "").split(Path.delimiter).filter((dir) => dir !== "").map((dir) => Path.join(dir, name))
-    .find((candidate) => {
-      try {
-        Fs.accessSync(candidate, Fs.constants.X_OK)
-        return true
-      } catch {
-        return false
-      }
-    })
 
 /** The QMP server the demo talks to, and how it ends after `quit`. */
 interface Peer {

@@ -22,9 +22,10 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Readline from "node:readline"
+import { format as formatAddress } from "../QmpAddress.js"
 import * as QmpClient from "../QmpClient.js"
-import { formatAddress } from "../QmpError.js"
 import * as QmpEvents from "../QmpEvents.js"
+import type * as QmpMessage from "../QmpMessage.js"
 import * as KeyValue from "./KeyValue.js"
 import * as Output from "./output.js"
 
@@ -49,7 +50,7 @@ export interface Options {
  */
 export interface ParsedCommand {
   readonly command: string
-  readonly arguments: KeyValue.JsonObject | undefined
+  readonly arguments: QmpMessage.JsonObject | undefined
 }
 
 /**
@@ -65,14 +66,14 @@ export const parseLine = (line: string): Either.Either<ParsedCommand, string> =>
       if (typeof json !== "object" || json === null || Array.isArray(json)) {
         return Either.left("a raw command must be a JSON object")
       }
-      const object = json as KeyValue.JsonObject
+      const object = json as QmpMessage.JsonObject
       const command = object.execute
       if (typeof command !== "string") return Either.left("a raw command needs \"execute\": \"NAME\"")
       const args = object.arguments
       if (args !== undefined && (typeof args !== "object" || args === null || Array.isArray(args))) {
         return Either.left("\"arguments\" must be a JSON object")
       }
-      return Either.right({ command, arguments: args as KeyValue.JsonObject | undefined })
+      return Either.right({ command, arguments: args as QmpMessage.JsonObject | undefined })
     })
   }
   const [command, ...tokens] = text.split(/\s+/)

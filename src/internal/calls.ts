@@ -14,13 +14,10 @@
 import * as Deferred from "effect/Deferred"
 import type * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
-import type { QmpDisconnected, QmpExecuteError, QmpProtocolError, QmpTimeoutError } from "../QmpError.js"
+import type { QmpDisconnected, QmpExecuteError, QmpProtocolError } from "../QmpError.js"
 
 /** @internal */
 export type CallError = QmpExecuteError | QmpProtocolError | QmpDisconnected
-
-/** @internal */
-export type ExecuteError = QmpExecuteError | QmpTimeoutError | QmpProtocolError | QmpDisconnected
 
 /** @internal */
 export interface Call {

@@ -17,9 +17,9 @@ import type { EventListener } from "../EventListener.js"
 import { ListenerError } from "../QmpError.js"
 import type { QmpDisconnected } from "../QmpError.js"
 import type { QmpEvent } from "../QmpMessage.js"
-import * as QmpMetrics from "../QmpMetrics.js"
 import { Doorbell } from "./doorbell.js"
 import * as Listener from "./listener.js"
+import * as InternalMetrics from "./metrics.js"
 
 /**
  * How the dispatch fiber tells a sender that its request was carried out: the sender's
@@ -139,7 +139,7 @@ const dropCounter = (
 ): Metric.Metric.Counter<number> => {
   let counter = dropCounters.get(state)
   if (counter === undefined) {
-    counter = QmpMetrics.eventsDroppedBy(
+    counter = InternalMetrics.eventsDroppedBy(
       listener === registry.defaultListener ? "(default)" : listenerLabel(state.names)
     )
     dropCounters.set(state, counter)

@@ -21,12 +21,10 @@
  */
 import { StringDecoder } from "node:string_decoder"
 import { QmpDisconnected, QmpProtocolError } from "../QmpError.js"
-import type { QmpEvent } from "../QmpMessage.js"
+import type { JsonObject, QmpEvent } from "../QmpMessage.js"
 import { isEvent, isJsonObject } from "../QmpMessage.js"
+import { causeMessage, preview } from "./describe.js"
 import { LineFramer } from "./framer.js"
-
-/** @internal */
-export type JsonObject = Readonly<Record<string, unknown>>
 
 /** @internal */
 export type Item =
@@ -69,12 +67,6 @@ export interface Options {
   readonly pause: () => void
   readonly resume: () => void
 }
-
-const hasOwn = Object.prototype.hasOwnProperty
-
-/** A short rendering of untrusted input for logs and error details. */
-export const preview = (text: string, max = 200): string =>
-  text.length <= max ? text : `${text.slice(0, max)}... (${text.length} characters)`
 
 /** @internal */
 export class Reader {
@@ -177,7 +169,7 @@ export class Reader {
         _tag: "Fatal",
         error: new QmpProtocolError({
           reason: "NotJson",
-          detail: `${cause instanceof Error ? cause.message : String(cause)}: ${preview(text, 100)}`
+          detail: `${causeMessage(cause)}: ${preview(text, 100)}`
         })
       })
       return false
@@ -212,9 +204,9 @@ export class Reader {
       })
       return false
     }
-    if (hasOwn.call(message, "event")) {
+    if (Object.hasOwn(message, "event")) {
       this.current().items.push({ _tag: "Oddity", kind: "MalformedEvent", message })
-    } else if (hasOwn.call(message, "return") || hasOwn.call(message, "error") || hasOwn.call(message, "id")) {
+    } else if (Object.hasOwn(message, "return") || Object.hasOwn(message, "error") || Object.hasOwn(message, "id")) {
       this.current().items.push({ _tag: "Reply", message })
     } else {
       this.current().items.push({ _tag: "Oddity", kind: "UnknownShape", message })

@@ -27,13 +27,13 @@ import * as FiberRef from "effect/FiberRef"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
-import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Net from "node:net"
-import type { QmpAddress } from "../QmpError.js"
+import type { QmpAddress } from "../QmpAddress.js"
+import { format as formatAddress } from "../QmpAddress.js"
+import type { ExecuteError } from "../QmpError.js"
 import {
-  formatAddress,
   QmpConnectError,
   QmpDisconnected,
   QmpExecuteError,
@@ -43,12 +43,13 @@ import {
 } from "../QmpError.js"
 import type * as QmpEvents from "../QmpEvents.js"
 import * as QmpMessage from "../QmpMessage.js"
-import * as QmpMetrics from "../QmpMetrics.js"
-import type { Call, CallError, ExecuteError } from "./calls.js"
+import type { Call, CallError } from "./calls.js"
 import { Calls } from "./calls.js"
+import { causeMessage, render } from "./describe.js"
 import { Doorbell } from "./doorbell.js"
-import type { Batch, Item, JsonObject } from "./reader.js"
-import { preview, Reader } from "./reader.js"
+import * as InternalMetrics from "./metrics.js"
+import type { Batch, Item } from "./reader.js"
+import { Reader } from "./reader.js"
 
 /** @internal */
 export interface Session {
@@ -57,7 +58,7 @@ export interface Session {
   readonly call: (
     kind: "execute" | "exec-oob",
     command: string,
-    args: JsonObject | undefined,
+    args: QmpMessage.JsonObject | undefined,
     timeout: Duration.Duration | undefined
   ) => Effect.Effect<unknown, ExecuteError>
   /**
@@ -82,30 +83,12 @@ export interface Options {
 const highWater = 16
 const lowWater = 4
 
-const hasOwn = Object.prototype.hasOwnProperty
-
 const isErrorBody = (u: unknown): u is { readonly class: string; readonly desc: string } =>
-  QmpMessage.isJsonObject(u) && hasOwn.call(u, "class") && typeof u.class === "string" &&
-  hasOwn.call(u, "desc") && typeof u.desc === "string"
+  QmpMessage.isJsonObject(u) && Object.hasOwn(u, "class") && typeof u.class === "string" &&
+  Object.hasOwn(u, "desc") && typeof u.desc === "string"
 
-/** A compact explanation of a Schema rejection: `error.class: is missing; ...`. */
-const explain = <A, I>(schema: Schema.Schema<A, I>, u: unknown): string =>
-  Schema.decodeUnknownEither(schema)(u).pipe(
-    (result) =>
-      result._tag === "Right" ? "" : ParseResult.ArrayFormatter.formatErrorSync(result.left)
-        .map((issue) => issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`)
-        .join("; ")
-  )
-
-const render = (message: unknown): string => {
-  try {
-    return preview(JSON.stringify(message))
-  } catch {
-    return String(message)
-  }
-}
-
-const causeMessage = (cause: unknown): string => cause instanceof Error ? cause.message : String(cause)
+/** Why a value does not decode with `schema`, for a message: it does not, or we would not ask. */
+const explain = <A, I>(schema: Schema.Schema<A, I>, u: unknown): string => QmpMessage.explain(schema, u) ?? ""
 
 /** Why `Socket.run` ended. */
 const endReason = (exit: Exit.Exit<void, Socket.SocketError>): QmpDisconnected => {
@@ -156,7 +139,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
     // The wire tap: on when debug logs are, decided once for the session so that the socket callback
     // pays one boolean check per chunk when it is off.
     const tapWire = LogLevel.lessThanEqual(yield* FiberRef.get(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
-    const received = QmpMetrics.eventsReceivedAt(formatAddress(address))
+    const received = InternalMetrics.eventsReceivedAt(formatAddress(address))
 
     const reader = new Reader({
       maxMessageBytes: options.maxMessageBytes,
@@ -217,12 +200,12 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       )
     }
 
-    const onReply = (message: JsonObject): Effect.Effect<void> | undefined => {
+    const onReply = (message: QmpMessage.JsonObject): Effect.Effect<void> | undefined => {
       const call = calls.take(message.id)
       if (call === undefined) {
         // QEMU answers a line it cannot parse with an error without an id: which command it was cannot
         // be known, so, as qemu.qmp does, end the connection rather than let every caller time out.
-        if (!hasOwn.call(message, "id") && hasOwn.call(message, "error")) {
+        if (!Object.hasOwn(message, "id") && Object.hasOwn(message, "error")) {
           const desc = isErrorBody(message.error) ? `${message.error.class}: ${message.error.desc}` : render(message)
           const error = new QmpProtocolError({ reason: "ServerParseError", detail: desc })
           return terminate(new QmpDisconnected({ reason: "ProtocolError", detail: error.message }), error)
@@ -235,9 +218,9 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
             Effect.annotateLogs("reply", render(message))
           )
       }
-      if (hasOwn.call(message, "return")) {
+      if (Object.hasOwn(message, "return")) {
         Deferred.unsafeDone(call.deferred, Exit.succeed(message.return))
-      } else if (hasOwn.call(message, "error") && isErrorBody(message.error)) {
+      } else if (Object.hasOwn(message, "error") && isErrorBody(message.error)) {
         Deferred.unsafeDone(
           call.deferred,
           Exit.fail(
@@ -245,7 +228,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
           )
         )
       } else {
-        const why = hasOwn.call(message, "error") ?
+        const why = Object.hasOwn(message, "error") ?
           explain(QmpMessage.ErrorResponse, message) :
           "neither \"return\" nor \"error\""
         Deferred.unsafeDone(
@@ -407,7 +390,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
     const call = (
       kind: "execute" | "exec-oob",
       command: string,
-      args: JsonObject | undefined,
+      args: QmpMessage.JsonObject | undefined,
       timeout: Duration.Duration | undefined
     ): Effect.Effect<unknown, ExecuteError> =>
       // Opening the call and arranging to forget it happen without a gap for interruption.

@@ -10,7 +10,7 @@
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
-import type { QmpAddress } from "../QmpError.js"
+import type { QmpAddress } from "../QmpAddress.js"
 import { QmpConnectError } from "../QmpError.js"
 
 const reasonOf = (cause: unknown): QmpConnectError["reason"] => {

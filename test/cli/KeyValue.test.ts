@@ -5,19 +5,20 @@ import { describe, expect, it } from "@effect/vitest"
 import { Duration, Either, FastCheck as fc } from "effect"
 import { parseDuration } from "../../src/bin/cli.js"
 import * as KeyValue from "../../src/bin/KeyValue.js"
+import type { QmpMessage } from "../../src/index.js"
 
 const hasUnsafeNumber = (value: unknown): boolean =>
   typeof value === "number"
     ? Number.isInteger(value) && !Number.isSafeInteger(value)
     : typeof value === "object" && value !== null && Object.values(value).some(hasUnsafeNumber)
 
-const parsed = (tokens: ReadonlyArray<string>, base?: KeyValue.JsonObject) => {
+const parsed = (tokens: ReadonlyArray<string>, base?: QmpMessage.JsonObject) => {
   const result = KeyValue.parse(tokens, base)
   if (Either.isLeft(result)) throw new Error(`expected a success, got: ${result.left}`)
   return result.right
 }
 
-const failure = (tokens: ReadonlyArray<string>, base?: KeyValue.JsonObject) => {
+const failure = (tokens: ReadonlyArray<string>, base?: QmpMessage.JsonObject) => {
   const result = KeyValue.parse(tokens, base)
   if (Either.isRight(result)) throw new Error(`expected a failure, got: ${JSON.stringify(result.right)}`)
   return result.left

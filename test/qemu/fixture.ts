@@ -11,24 +11,11 @@ import type { Scope } from "effect"
 import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
-import type { QmpError } from "../../src/index.js"
+import type { QmpAddress } from "../../src/index.js"
 import { QemuProcess, QmpClient, QmpEvents } from "../../src/index.js"
+import { findOnPath } from "../../src/internal/findOnPath.js"
 
 const binaryName = "qemu-system-x86_64"
-
-const findOnPath = (name: string): string | undefined => {
-  for (const dir of (process.env.PATH ?? "").split(Path.delimiter)) {
-    if (dir === "") continue
-    const candidate = Path.join(dir, name)
-    try {
-      Fs.accessSync(candidate, Fs.constants.X_OK)
-      return candidate
-    } catch {
-      // not here
-    }
-  }
-  return undefined
-}
 
 /** The QEMU binary, if it is on PATH. */
 export const binary: string | undefined = findOnPath(binaryName)
@@ -59,7 +46,7 @@ export const describeQemu = (name: string, body: () => void): void => {
 
 export interface Qemu {
   readonly pid: number
-  readonly address: QmpError.QmpAddress
+  readonly address: QmpAddress.QmpAddress
   /** A directory for files the test creates (blockdev-create targets, ...). */
   readonly dir: string
   /** Sends a signal to QEMU, by its PID. */

@@ -4,7 +4,7 @@
  */
 import { assert, describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Either, Layer, Logger, LogLevel, Metric, Tracer } from "effect"
-import { QemuProcess, QmpClient, QmpError, QmpEvents, QmpMetrics } from "../../src/index.js"
+import { QemuProcess, QmpAddress, QmpClient, QmpEvents, QmpMetrics } from "../../src/index.js"
 import { describeQemu, session } from "./fixture.js"
 
 /** A logger that keeps what it is given, as `LEVEL message`. */
@@ -91,7 +91,7 @@ describeQemu("observability on real QEMU", () => {
   it.live("metrics: events received, commands pending, events dropped per listener", () =>
     Effect.gen(function*() {
       const { events, qemu, qmp } = yield* session()
-      const address = QmpError.formatAddress(qemu.address)
+      const address = QmpAddress.format(qemu.address)
       const received = Metric.tagged(QmpMetrics.eventsReceived, "address", address)
       const pending = Metric.tagged(QmpMetrics.commandsPending, "address", address)
       const bounded = yield* events.listener("STOP", undefined, { capacity: 1, strategy: "dropping" })

@@ -31,8 +31,6 @@ export interface Options {
   readonly context: (link: Link) => Omit<HandlerContext, "command" | "reply" | "replyRaw" | "noReply">
 }
 
-const hasOwn = Object.prototype.hasOwnProperty
-
 /**
  * The command in a message, if it is one (a string `execute`, or `exec-oob`): what the server
  * records, before any check.
@@ -42,7 +40,7 @@ const hasOwn = Object.prototype.hasOwnProperty
 export const commandOf = (link: Link, input: Input): ReceivedCommand | undefined => {
   if (input._tag !== "Message" || !QmpMessage.isJsonObject(input.message)) return undefined
   const message = input.message
-  const oob = typeof message["exec-oob"] === "string" && !hasOwn.call(message, "execute")
+  const oob = typeof message["exec-oob"] === "string" && !Object.hasOwn(message, "execute")
   const name = oob ? message["exec-oob"] : message.execute
   if (typeof name !== "string") return undefined
   return {

@@ -88,8 +88,6 @@ const cluster = 64 * 1024
 /** How often a throttled job makes progress (QEMU's rate limit works in 100 ms slices). */
 const tickMillis = 100
 
-const hasOwn = Object.prototype.hasOwnProperty
-
 const fail = (desc: string): Effect.Effect<never, CommandError> => Effect.fail(genericError(desc))
 
 type ParamType = "string" | "int" | "bool" | "array" | "any"
@@ -127,14 +125,14 @@ const params = (
     for (const [name, declared] of Object.entries(spec)) {
       const optional = declared.endsWith("?")
       const type = (optional ? declared.slice(0, -1) : declared) as ParamType
-      if (!hasOwn.call(args, name)) {
+      if (!Object.hasOwn(args, name)) {
         if (!optional) return fail(`Parameter '${name}' is missing`)
         continue
       }
       if (!hasType(type, args[name])) return fail(`Invalid parameter type for '${name}', expected: ${expected[type]}`)
     }
     for (const name of Object.keys(args)) {
-      if (!hasOwn.call(spec, name)) return fail(`Parameter '${name}' is unexpected`)
+      if (!Object.hasOwn(spec, name)) return fail(`Parameter '${name}' is unexpected`)
     }
     return Effect.void
   })

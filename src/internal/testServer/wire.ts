@@ -10,8 +10,6 @@ import * as Effect from "effect/Effect"
 import type * as QmpMessage from "../../QmpMessage.js"
 import type { CommandError } from "../../testing/QmpTestServer.js"
 
-const hasOwn = Object.prototype.hasOwnProperty
-
 /**
  * `JSON.stringify` with QEMU's spacing: the same values (an `undefined` member is left out, a
  * non-finite number is `null`, `toJSON` is used); throws on a `bigint` or a cycle, as it does.
@@ -57,14 +55,14 @@ export const eventLine = (event: QmpMessage.QmpEvent): string =>
 /** The reply to a command, echoing its `id` if it has one. @internal */
 export const returnLine = (result: unknown, command: Readonly<Record<string, unknown>> | undefined): string =>
   stringify(
-    command !== undefined && hasOwn.call(command, "id") ? { return: result, id: command.id } : { return: result }
+    command !== undefined && Object.hasOwn(command, "id") ? { return: result, id: command.id } : { return: result }
   ) + "\r\n"
 
 /** An error reply, echoing the command's `id` if it has one. @internal */
 export const errorLine = (error: CommandError, command: Readonly<Record<string, unknown>> | undefined): string => {
   const body = { class: error.class, desc: error.desc }
   return stringify(
-    command !== undefined && hasOwn.call(command, "id") ? { id: command.id, error: body } : { error: body }
+    command !== undefined && Object.hasOwn(command, "id") ? { id: command.id, error: body } : { error: body }
   ) + "\r\n"
 }
 
