@@ -55,6 +55,9 @@ const kinds: ReadonlyArray<{ readonly name: string; readonly data: (i: number) =
   { name: "SHUTDOWN", data: () => "{\"guest\": true, \"reason\": \"guest-shutdown\"}" }
 ]
 
+/** The ten event names, in the order the blast cycles through them. */
+export const eventNames: ReadonlyArray<string> = kinds.map((kind) => kind.name)
+
 /** Events in the pre-built block (about 1 MiB). */
 export const blockEvents = 8_192
 

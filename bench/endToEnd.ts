@@ -47,9 +47,12 @@ import type { Column } from "./stats.js"
 import type { Workload } from "./workload.js"
 import { collectGarbage, commandLine, isMain, peakRssBytes, reportResult, root, runChild } from "./workload.js"
 
-type Mode = "discard" | "raw" | "default" | "listener"
+type Mode = "discard" | "raw" | "default" | "listener" | "names"
 
-const modes: ReadonlyArray<Mode> = ["discard", "raw", "default", "listener"]
+const modes: ReadonlyArray<Mode> = ["discard", "raw", "default", "listener", "names"]
+
+/** Listeners of the `names` client: listener i names the i % 10-th of the blast's ten event names. */
+const namedListeners = 100
 
 interface Config {
   readonly mode: Mode
@@ -186,7 +189,7 @@ const runRaw = async (mode: "discard" | "raw", socketPath: string, events: numbe
 // ---------------------------------------------------------------------------------------------------
 // QmpClient.
 
-const runClient = (mode: "default" | "listener", socketPath: string, events: number): Promise<Measurement> =>
+const runClient = (mode: "default" | "listener" | "names", socketPath: string, events: number): Promise<Measurement> =>
   Effect.runPromise(
     Effect.gen(function*() {
       const client = yield* QmpClient.QmpClient
@@ -200,6 +203,10 @@ const runClient = (mode: "default" | "listener", socketPath: string, events: num
         }))
         // Let the reader reach its first `take` before the clock starts.
         yield* Effect.yieldNow()
+      }
+      if (mode === "names") {
+        const names = BlastServer.eventNames
+        for (let i = 0; i < namedListeners; i++) yield* registry.listener(names[i % names.length])
       }
       const start = performance.now()
       const result = (yield* client.execute("x-blast", { count: events })) as BlastReturn
@@ -311,11 +318,26 @@ const labels: Record<Mode, string> = {
   discard: "server → discard (no parsing)",
   raw: "raw Node: net+split+JSON.parse",
   default: "QmpClient → default listener",
-  listener: "QmpClient → listener, take loop"
+  listener: "QmpClient → listener, take loop",
+  names: `QmpClient → ${namedListeners} named listeners`
 }
 
+/** One configuration: a client, the blast's size, and whether a warm-up blast comes first. */
+interface Case {
+  readonly mode: Mode
+  readonly events: number
+  readonly warm: boolean
+}
+
+const caseKey = (c: Case): string => `${c.mode}/${c.events}/${c.warm ? "warm" : "cold"}`
+
+/** The raw limit a case is compared with: the raw client at the same N, as warm or as cold. */
+const rawCase = (c: Case): Case => ({ mode: "raw", events: c.events, warm: c.warm })
+
 const columns: ReadonlyArray<Column> = [
-  { header: "client", width: 31 },
+  { header: "client", width: 33 },
+  { header: "N", width: 9, align: "right" },
+  { header: "", width: 4 },
   { header: "events/s: median (min – max)", width: 34 },
   { header: "ratio to raw", width: 18 },
   { header: "peak RSS", width: 8, align: "right" },
@@ -342,40 +364,57 @@ const ratioCell = (ratios: ReadonlyArray<number>): string => {
   return `${fixed2(median)} (${fixed2(min)}–${fixed2(max)})`
 }
 
-/** Issue 5: N events from the blast server, into each client; every figure from a fresh process. */
+/** N events from the blast server, into each client, cold and warmed up; every figure from a fresh process. */
 export const workload: Workload = {
   title: "end to end: a QMP socket into QmpClient's listeners",
   run: async (options, print) => {
     const events = options.quick ? 100_000 : 1_000_000
+    const namedEvents = options.quick ? 50_000 : 200_000
     const runs = options.quick ? 3 : 5
-    const warmup = events / 10
     const meanBytes = BlastServer.meanEventBytes().toFixed(0)
+    const cases: ReadonlyArray<Case> = [
+      { mode: "discard", events, warm: true },
+      ...([false, true] as const).flatMap((warm) => [
+        { mode: "raw" as const, events, warm },
+        { mode: "default" as const, events, warm },
+        { mode: "listener" as const, events, warm },
+        { mode: "raw" as const, events: namedEvents, warm },
+        { mode: "names" as const, events: namedEvents, warm }
+      ])
+    ]
     const server = await BlastServer.spawn()
     try {
+      print(`Each figure comes from fresh processes (${runs} per configuration): "cold" times the first blast of the`)
+      print("process (as a CLI or a short script runs); \"warm\" times one blast after a warm-up blast of N / 10 on a")
+      print("connection of its own. The blast server is a process of its own, shared by all runs; its events are")
       print(
-        `N = ${formatCount(events)} events per blast; ${runs} fresh processes per client, each timing one blast after`
+        `QEMU 7.2's wire format, 10 names in turn, ${meanBytes} bytes each on average. Clocks: from writing x-blast`
       )
+      print("to its return (discard, raw, default listener, named listeners), or until the listener's reader fiber")
+      print("has taken all N. That listener takes all events and is unbounded; the default listener (sliding,")
       print(
-        `a warm-up blast of ${formatCount(warmup)} on a connection of its own. The blast server is a process of its`
+        `10 000) is never read. The ${namedListeners} named listeners each name one of the ten names (10% of the events)`
       )
-      print(
-        `own, shared by all runs; its events are QEMU 7.2's wire format, 10 names in turn, ${meanBytes} bytes each on`
-      )
-      print("average. Clocks: from writing x-blast to its return (discard, raw, default listener), or until the")
-      print("listener's reader fiber has taken all N. That listener takes all events and is unbounded; the default")
-      print("listener (sliding, 10 000) is never read. Processes run in rounds, each round one per client in turn,")
-      print("so that a change in the machine's load falls on every client alike.")
+      print("and are unbounded, and nobody reads them. Processes run in rounds, each round one per configuration")
+      print("in turn, so that a change in the machine's load falls on every client alike.")
       print("")
-      const collected = new Map<Mode, Collected>(
-        modes.map((mode) => [mode, { rates: [], peakRss: [], serverBusy: [], cpuPerEvent: [], gcShare: [] }])
+      const collected = new Map<string, Collected>(
+        cases.map((c) => [caseKey(c), { rates: [], peakRss: [], serverBusy: [], cpuPerEvent: [], gcShare: [] }])
       )
-      const commands = new Map<Mode, string>()
+      const commands = new Map<string, string>()
       for (let round = 1; round <= runs; round++) {
         const cells: Array<string> = []
-        for (const mode of modes) {
-          const args = ["--mode", mode, "--events", String(events), "--warmup", String(warmup)]
-          commands.set(mode, commandLine(script, args))
-          const into = collected.get(mode)!
+        for (const c of cases) {
+          const args = [
+            "--mode",
+            c.mode,
+            "--events",
+            String(c.events),
+            "--warmup",
+            c.warm ? String(c.events / 10) : "0"
+          ]
+          commands.set(caseKey(c), commandLine(script, args))
+          const into = collected.get(caseKey(c))!
           try {
             const result = await runChild(script, [...args, "--socket", server.socketPath])
             into.rates.push(result.rates[0])
@@ -383,35 +422,37 @@ export const workload: Workload = {
             into.serverBusy.push(result.extra.serverBusy)
             into.cpuPerEvent.push(result.extra.cpuPerEvent)
             into.gcShare.push(result.extra.gcShare)
-            cells.push(`${mode} ${formatCount(result.rates[0])}`)
+            cells.push(`${caseKey(c)} ${formatCount(result.rates[0])}`)
           } catch (error) {
             process.exitCode = 1
             into.rates.push(undefined)
             into.failure = String(error)
-            cells.push(`${mode} failed`)
+            cells.push(`${caseKey(c)} failed`)
           }
         }
         print(`round ${round}/${runs}: ${cells.join(", ")}`)
       }
       print("")
       for (const line of header(columns)) print(line)
-      const raw = collected.get("raw")!.rates
-      for (const mode of modes) {
-        const { cpuPerEvent, failure, gcShare, peakRss, serverBusy } = collected.get(mode)!
-        const rates = collected.get(mode)!.rates.filter((rate) => rate !== undefined)
+      for (const c of cases) {
+        const { cpuPerEvent, failure, gcShare, peakRss, serverBusy } = collected.get(caseKey(c))!
+        const all = collected.get(caseKey(c))!.rates
+        const rates = all.filter((rate) => rate !== undefined)
+        const cells = [labels[c.mode], formatCount(c.events), c.warm ? "warm" : "cold"]
         if (rates.length === 0) {
-          print(row(columns, [labels[mode], `failed: ${failure ?? "no result"}`]))
+          print(row(columns, [...cells, `failed: ${failure ?? "no result"}`]))
           continue
         }
         // Each round's ratio, from two processes that ran one after the other.
-        const ratios = collected.get(mode)!.rates.flatMap((rate, round) => {
+        const raw = collected.get(caseKey(rawCase(c)))?.rates ?? []
+        const ratios = all.flatMap((rate, round) => {
           const limit = raw[round]
           return rate === undefined || limit === undefined ? [] : [rate / limit]
         })
         print(row(columns, [
-          labels[mode],
+          ...cells,
           formatRange(summarize(rates)),
-          mode === "raw" ? "1" : ratioCell(ratios),
+          c.mode === "raw" ? "1" : ratioCell(ratios),
           formatMiB(Math.max(...peakRss)),
           `${summarize(cpuPerEvent).median.toFixed(2)} µs`,
           percent(summarize(gcShare).median),
@@ -419,12 +460,13 @@ export const workload: Workload = {
         ]))
       }
       print("")
-      print("ratio to raw: in each round, the client's rate over the raw limit's; the median (min–max) of the rounds.")
-      print("peak RSS: the highest of the client's processes (maxRSS, warm-up and tsx included). CPU/ev: the client")
-      print("process's CPU time (all threads) per event, and GC its time in GC pauses over the wall time, both from")
-      print("connecting to closing; server: the server's CPU time over the blast's wall time. Medians. Commands of one")
-      print("run each (without --socket, a run starts a blast server of its own):")
-      for (const mode of modes) print(`  ${commands.get(mode)}`)
+      print("ratio to raw: in each round, the client's rate over the raw limit's at the same N, cold or warm alike;")
+      print("the median (min–max) of the rounds. peak RSS: the highest of the client's processes (maxRSS, warm-up")
+      print("and tsx included). CPU/ev: the client process's CPU time (all threads) per event, and GC its time in GC")
+      print("pauses over the wall time, both from connecting to closing; server: the server's CPU time over the")
+      print("blast's wall time. Medians. Commands of one run each (without --socket, a run starts a blast server of")
+      print("its own):")
+      for (const command of commands.values()) print(`  ${command}`)
     } finally {
       await server.close()
     }

@@ -11,10 +11,11 @@ import * as os from "node:os"
 import { parseArgs } from "node:util"
 import { workload as endToEnd } from "./endToEnd.js"
 import { workload as publish } from "./publish.js"
+import { workload as roundTrip } from "./roundTrip.js"
 import { formatMiB, formatSeconds } from "./stats.js"
 import type { Options, Workload } from "./workload.js"
 
-const workloads: ReadonlyArray<Workload> = [publish, endToEnd]
+const workloads: ReadonlyArray<Workload> = [publish, endToEnd, roundTrip]
 
 const args = process.argv.slice(2)
 const { values } = parseArgs({ args, strict: true, options: { quick: { type: "boolean", default: false } } })

@@ -13,9 +13,8 @@
  */
 import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
-import * as Queue from "effect/Queue"
-import * as Stream from "effect/Stream"
+import type * as Option from "effect/Option"
+import type * as Stream from "effect/Stream"
 import type { EventFilter } from "./EventFilter.js"
 import * as internal from "./internal/listener.js"
 import type { ListenerClosed } from "./QmpError.js"
@@ -148,20 +147,18 @@ export const make = (options: Options = {}): Effect.Effect<EventListener> =>
         new Cause.IllegalArgumentException(`historyLimit must be a non-negative integer, got ${historyLimit}`)
       )
     }
-    return Effect.map(
-      internal.makeState({
+    return Effect.sync(() =>
+      fromState(internal.makeState({
         names: toNames(options.names),
         filter: options.filter,
         capacity,
         strategy: options.strategy ?? "sliding",
         historyLimit
-      }),
-      fromState
+      }))
     )
   })
 
 const fromState = (state: internal.ListenerState): EventListener => {
-  const unwrap = internal.unwrap(state)
   const { filter, names } = state
   const listener: EventListener & { readonly [internal.StateId]: internal.ListenerState } = {
     [TypeId]: TypeId,
@@ -170,25 +167,11 @@ const fromState = (state: internal.ListenerState): EventListener => {
     filter,
     accept: (event) => (names.size === 0 || names.has(event.event)) && (filter === undefined || filter(event)),
     take: internal.take(state),
-    poll: Effect.flatMap(
-      Queue.poll(state.queue),
-      Option.match({
-        onNone: () => {
-          const ended = internal.endedAndEmpty(state)
-          return ended === undefined ? Effect.succeedNone : Effect.fail(ended)
-        },
-        onSome: (entry) => Effect.asSome(unwrap(entry))
-      })
-    ),
-    isEmpty: Effect.sync(() => internal.pending(state) === 0),
-    clear: Effect.sync(() => internal.clear(state)),
+    poll: internal.poll(state),
+    isEmpty: Effect.sync(() => state.queue.pending === 0),
+    clear: Effect.sync(() => state.queue.drain()),
     history: Effect.sync(() => state.history.toArray()),
-    stream: Stream.suspend(() => {
-      const ended = internal.endedAndEmpty(state)
-      return ended === undefined ?
-        Stream.mapEffect(Stream.fromQueue(state.queue, { maxChunkSize: 1 }), unwrap) :
-        Stream.fail(ended)
-    }),
+    stream: internal.stream(state),
     dropped: Effect.sync(() => state.dropped)
   }
   return listener

@@ -97,7 +97,7 @@ interface FilterFailure {
 }
 
 const offer = (state: Listener.ListenerState, event: QmpEvent, failures: Array<FilterFailure>): void => {
-  if (state.closed !== undefined) return
+  if (Listener.isClosed(state)) return
   const filter = state.filter
   if (filter !== undefined) {
     let accepted: boolean

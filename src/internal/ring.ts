@@ -22,6 +22,19 @@ export class Ring<A> {
     this.size++
   }
 
+  /** Puts an item back at the head, before every other. */
+  offerFirst(item: A): void {
+    if (this.size === this.items.length) this.resize(this.items.length * 2)
+    this.head = (this.head - 1) & (this.items.length - 1)
+    this.items[this.head] = item
+    this.size++
+  }
+
+  /** The head, left in place. */
+  peek<Def>(def: Def): A | Def {
+    return this.size === 0 ? def : this.items[this.head] as A
+  }
+
   poll<Def>(def: Def): A | Def {
     if (this.size === 0) return def
     const item = this.items[this.head] as A

@@ -37,7 +37,42 @@ describe("Ring", () => {
       )
     )
   })
+
+  it("takes items back at the head (offerFirst) and shows the head without removing it (peek)", () => {
+    FastCheck.assert(
+      FastCheck.property(
+        FastCheck.array(FastCheck.constantFrom("offer", "offerFirst", "poll", "peek"), { maxLength: 300 }),
+        (ops) => {
+          const ring = new Ring<number>()
+          const model: Array<number> = []
+          let next = 0
+          for (const op of ops) {
+            switch (op) {
+              case "offer":
+                ring.offer(next)
+                model.push(next++)
+                break
+              case "offerFirst":
+                ring.offerFirst(next)
+                model.unshift(next++)
+                break
+              case "poll":
+                expect(ring.poll("empty")).toBe(model.length === 0 ? "empty" : model.shift())
+                break
+              case "peek":
+                expect(ring.peek("empty")).toBe(model.length === 0 ? "empty" : model[0])
+            }
+            expect(ring.length).toBe(model.length)
+          }
+          const rest: Array<number> = []
+          for (let item = ring.poll(undefined); item !== undefined; item = ring.poll(undefined)) rest.push(item)
+          expect(rest).toEqual(model)
+        }
+      )
+    )
+  })
 })
+
 
 describe("History", () => {
   it("keeps the newest `limit` items, oldest first, across the wrap", () => {
