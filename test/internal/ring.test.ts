@@ -73,7 +73,6 @@ describe("Ring", () => {
   })
 })
 
-
 describe("History", () => {
   it("keeps the newest `limit` items, oldest first, across the wrap", () => {
     FastCheck.assert(
