@@ -1,31 +1,31 @@
 /**
  * The commands in flight on one connection, by id.
  *
- * `execute` opens a call (a fresh id and a `Deferred` for its reply) before it writes the command;
- * the processing fiber settles it when the reply with that id arrives; `execute` forgets it when it
- * times out or is interrupted, and remembers its id for a while, so that a late reply is recognised
- * (and dropped quietly) rather than reported as a reply nobody asked for.
+ * `execute` opens a call (a fresh id, and the callback that resumes the caller's fiber) and writes
+ * the command; the processing fiber settles it when the reply with that id arrives; the call is
+ * abandoned when its deadline passes or its caller is interrupted, and its id remembered for a
+ * while, so that a late reply is recognised (and dropped quietly) rather than reported as a reply
+ * nobody asked for. A call is closed exactly once, whichever comes first.
  *
  * Plain mutable state in one module: every operation is a synchronous block, and JavaScript never
  * interleaves two of them.
  *
  * @internal
  */
-import * as Deferred from "effect/Deferred"
 import type * as Exit from "effect/Exit"
-import * as FiberId from "effect/FiberId"
-import type { QmpDisconnected, QmpExecuteError, QmpProtocolError } from "../QmpError.js"
-
-/** @internal */
-export type CallError = QmpExecuteError | QmpProtocolError | QmpDisconnected
+import type { ExecuteError } from "../QmpError.js"
+import type { Deadline } from "./deadlines.js"
 
 /** @internal */
 export interface Call {
   readonly id: string
   readonly command: string
-  readonly deferred: Deferred.Deferred<unknown, CallError>
-  /** Set just before the command is written to an open socket. */
+  /** Resumes the caller's fiber: called once, by `settle`. */
+  readonly resume: (exit: Exit.Exit<unknown, ExecuteError>) => void
+  /** The command was handed to an open socket. */
   sent: boolean
+  /** Its timeout, if it has one. */
+  deadline: Deadline | undefined
 }
 
 /** How many ids of abandoned calls are remembered. */
@@ -37,38 +37,50 @@ export class Calls {
   private readonly pending = new Map<string, Call>()
   private readonly abandoned = new Set<string>()
 
+  /** `onClose` runs once per call, when it is settled or abandoned. */
+  constructor(private readonly onClose: (call: Call) => void) {}
+
   get size(): number {
     return this.pending.size
   }
 
-  open(command: string): Call {
-    const call: Call = {
-      id: `qmp-${++this.counter}`,
-      command,
-      deferred: Deferred.unsafeMake<unknown, CallError>(FiberId.none),
-      sent: false
-    }
+  /** A fresh id for the next call. */
+  nextId(): string {
+    return `qmp-${++this.counter}`
+  }
+
+  open(id: string, command: string, resume: Call["resume"]): Call {
+    const call: Call = { id, command, resume, sent: false, deadline: undefined }
     this.pending.set(call.id, call)
     return call
   }
 
-  /** Removes and returns the pending call with this id, if any. */
+  /** The pending call with this id, removed, if there is one. */
   take(id: unknown): Call | undefined {
     if (typeof id !== "string") return undefined
     const call = this.pending.get(id)
-    if (call !== undefined) this.pending.delete(id)
+    if (call === undefined) return undefined
+    this.pending.delete(id)
+    this.onClose(call)
     return call
   }
 
-  /** The caller gave up on this call (timeout, interruption): forget it, remember its id. */
-  abandon(call: Call): void {
-    if (this.pending.get(call.id) !== call) return
+  /** Settles a call taken with `take`. */
+  settle(call: Call, exit: Exit.Exit<unknown, ExecuteError>): void {
+    call.resume(exit)
+  }
+
+  /** Its caller gave up (deadline, interruption): forget it, and remember its id. `false` if it was closed already. */
+  abandon(call: Call): boolean {
+    if (this.pending.get(call.id) !== call) return false
     this.pending.delete(call.id)
+    this.onClose(call)
     if (this.abandoned.size >= abandonedLimit) {
       const oldest = this.abandoned.values().next()
       if (!oldest.done) this.abandoned.delete(oldest.value)
     }
     this.abandoned.add(call.id)
+    return true
   }
 
   /** `true` once for the id of an abandoned call: its late reply. */
@@ -77,9 +89,12 @@ export class Calls {
   }
 
   /** Settles every pending call, and forgets them. */
-  settleAll(settle: (call: Call) => Exit.Exit<unknown, CallError>): void {
+  settleAll(settle: (call: Call) => Exit.Exit<unknown, ExecuteError>): void {
     const calls = Array.from(this.pending.values())
     this.pending.clear()
-    for (const call of calls) Deferred.unsafeDone(call.deferred, settle(call))
+    for (const call of calls) {
+      this.onClose(call)
+      call.resume(settle(call))
+    }
   }
 }

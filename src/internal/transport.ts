@@ -11,7 +11,7 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import type { QmpAddress } from "../QmpAddress.js"
-import { QmpConnectError } from "../QmpError.js"
+import { QmpConnectError, QmpDisconnected } from "../QmpError.js"
 
 const reasonOf = (cause: unknown): QmpConnectError["reason"] => {
   const code = typeof cause === "object" && cause !== null ? (cause as { readonly code?: unknown }).code : undefined
@@ -67,3 +67,63 @@ export const open = (address: QmpAddress): Effect.Effect<Net.Socket, QmpConnectE
   )
 
 const ignore = (): void => {}
+
+/** What a connection does with its socket's events. @internal */
+export interface Handlers {
+  /** A chunk was read. */
+  readonly onChunk: (chunk: Buffer) => void
+  /** The socket ended: the peer closed it (`Closed`) or it failed (`Lost`). Called once. */
+  readonly onEnd: (reason: QmpDisconnected) => void
+}
+
+/**
+ * Reads the socket into `handlers` until the scope closes, which detaches them. A socket that had
+ * closed before this was called ends at once.
+ *
+ * @internal
+ */
+export const attach = (socket: Net.Socket, handlers: Handlers): Effect.Effect<void, never, Scope.Scope> =>
+  Effect.acquireRelease(
+    Effect.sync(() => {
+      let ended = false
+      const end = (reason: QmpDisconnected) => {
+        if (ended) return
+        ended = true
+        handlers.onEnd(reason)
+      }
+      const onEnd = () => end(new QmpDisconnected({ reason: "Closed" }))
+      const onError = (error: Error) => end(new QmpDisconnected({ reason: "Lost", detail: error.message }))
+      const onClose = (hadError: boolean) =>
+        end(
+          hadError
+            ? new QmpDisconnected({ reason: "Lost", detail: "the socket closed after an error" })
+            : new QmpDisconnected({ reason: "Closed" })
+        )
+      socket.on("data", handlers.onChunk)
+      socket.on("end", onEnd)
+      socket.on("error", onError)
+      socket.on("close", onClose)
+      if (socket.destroyed) {
+        end(new QmpDisconnected({ reason: "Lost", detail: "the socket closed before reading started" }))
+      }
+      return () => {
+        socket.off("data", handlers.onChunk)
+        socket.off("end", onEnd)
+        socket.off("error", onError)
+        socket.off("close", onClose)
+      }
+    }),
+    (detach) => Effect.sync(detach)
+  )
+
+/**
+ * Writes a line, at once (Node buffers it if the kernel's buffer is full). `false` if the socket is
+ * no longer writable: the command was not sent.
+ *
+ * @internal
+ */
+export const write = (socket: Net.Socket, line: string): boolean => {
+  if (socket.destroyed || !socket.writable) return false
+  socket.write(line)
+  return true
+}

@@ -1,0 +1,140 @@
+/**
+ * The state of one QMP connection: one value, changed only here, through named transitions.
+ *
+ * A connection first awaits QEMU's greeting, then negotiates; then it runs; when it ends, for
+ * whatever reason, it is disconnecting (its pending calls are being settled, its listeners ended),
+ * then disconnected. Users see the last three, read-only, as `QmpClient.runstate` (QEMU's Python
+ * client has the same `Runstate`, and publishes its changes as `runstate_changed`).
+ *
+ * Each transition is an Effect that the connection's own fibers run: the value changes when it runs,
+ * and the change is published in the same step. The value is also kept in a plain field, so that the
+ * socket callback and `execute` read it synchronously.
+ *
+ * @internal
+ */
+import * as Data from "effect/Data"
+import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
+import * as Stream from "effect/Stream"
+import * as SubscriptionRef from "effect/SubscriptionRef"
+import type { QmpDisconnected } from "../QmpError.js"
+
+/**
+ * The state of a connection, as users see it: running; disconnecting (it has ended, and its pending
+ * calls and listeners are being ended); disconnected, and why.
+ *
+ * @internal
+ */
+export type Runstate = Data.TaggedEnum<{
+  Running: Record<never, never>
+  Disconnecting: { readonly reason: QmpDisconnected }
+  Disconnected: { readonly reason: QmpDisconnected }
+}>
+
+/** @internal */
+export const Runstate = Data.taggedEnum<Runstate>()
+
+/** Where a connection is: the two steps of connecting, then what users see. @internal */
+export type Phase =
+  | Data.TaggedEnum<{
+    AwaitingGreeting: Record<never, never>
+    Negotiating: Record<never, never>
+  }>
+  | Runstate
+
+const Phase = Data.taggedEnum<Phase>()
+
+const toRunstate = (phase: Phase): Option.Option<Runstate> =>
+  phase._tag === "AwaitingGreeting" || phase._tag === "Negotiating" ? Option.none() : Option.some(phase)
+
+/**
+ * One connection's state.
+ *
+ * @internal
+ */
+export class ConnectionState {
+  private constructor(
+    private phase: Phase,
+    private readonly ref: SubscriptionRef.SubscriptionRef<Phase>
+  ) {}
+
+  static readonly make: Effect.Effect<ConnectionState> = Effect.map(
+    SubscriptionRef.make<Phase>(Phase.AwaitingGreeting()),
+    (ref) => new ConnectionState(Phase.AwaitingGreeting(), ref)
+  )
+
+  /** The first message will be QEMU's greeting. */
+  get awaitingGreeting(): boolean {
+    return this.phase._tag === "AwaitingGreeting"
+  }
+
+  /** Commands may be written: while negotiating (`qmp_capabilities`) and while running. */
+  get accepting(): boolean {
+    return this.phase._tag === "Negotiating" || this.phase._tag === "Running"
+  }
+
+  /** Why the connection ended, once it has. */
+  get ended(): QmpDisconnected | undefined {
+    return this.phase._tag === "Disconnecting" || this.phase._tag === "Disconnected" ? this.phase.reason : undefined
+  }
+
+  /**
+   * Changes the state if `next` gives a new one for the current one; `false` if it does not. The
+   * change and its publication happen in one step (`SubscriptionRef.modify`), and so does the update
+   * of the plain field that synchronous readers use.
+   */
+  private transition(next: (phase: Phase) => Phase | undefined): Effect.Effect<boolean> {
+    return Effect.suspend(() =>
+      SubscriptionRef.modify(this.ref, (phase) => {
+        const to = next(phase)
+        if (to === undefined) return [false, phase]
+        this.phase = to
+        return [true, to]
+      })
+    )
+  }
+
+  /** QEMU greeted: negotiation starts. */
+  readonly greeted: Effect.Effect<boolean> = this.transition((phase) =>
+    phase._tag === "AwaitingGreeting" ? Phase.Negotiating() : undefined
+  )
+
+  /** Negotiation succeeded: the connection runs. `false` if it has ended meanwhile. */
+  readonly run: Effect.Effect<boolean> = this.transition((phase) =>
+    phase._tag === "Negotiating" ? Phase.Running() : undefined
+  )
+
+  /**
+   * The connection has ended, for `reason`: the phase it was in, or `undefined` if it had ended
+   * already (the first reason stays).
+   */
+  disconnecting(reason: QmpDisconnected): Effect.Effect<Phase | undefined> {
+    return SubscriptionRef.modify(this.ref, (phase) => {
+      if (phase._tag === "Disconnecting" || phase._tag === "Disconnected") return [undefined, phase]
+      this.phase = Phase.Disconnecting({ reason })
+      return [phase, this.phase]
+    })
+  }
+
+  /** The end has been carried out: calls settled, listeners ended. */
+  readonly disconnected: Effect.Effect<boolean> = this.transition((phase) =>
+    phase._tag === "Disconnecting" ? Phase.Disconnected({ reason: phase.reason }) : undefined
+  )
+
+  /** What users see: the current state. */
+  readonly get: Effect.Effect<Runstate> = Effect.sync(() => Option.getOrElse(toRunstate(this.phase), Runstate.Running))
+
+  /** What users see: the current state, then each change. */
+  get changes(): Stream.Stream<Runstate> {
+    return this.ref.changes.pipe(Stream.filterMap(toRunstate), Stream.changes)
+  }
+
+  /** Waits until the connection is disconnected, and gives the reason. */
+  get closed(): Effect.Effect<QmpDisconnected> {
+    return this.ref.changes.pipe(
+      Stream.filterMap((phase) => phase._tag === "Disconnected" ? Option.some(phase.reason) : Option.none()),
+      Stream.runHead,
+      Effect.map(Option.getOrThrow)
+    )
+  }
+}
