@@ -1,24 +1,28 @@
 /**
- * Workload 2 of issue 5: end to end, from a QMP server's socket to the listeners of `QmpClient`.
+ * End to end, from a QMP server's socket to the listeners of `QmpClient`.
  *
  * The blast server (`blastServer.ts`) answers `x-blast {"count": N}` with N events in QEMU 7.2's wire
  * format (ten names, realistic data, 70 to 190 bytes each), written as fast as the socket takes them,
- * then the command's `return`. Four clients read a blast (`--mode`):
+ * then the command's `return`. Five clients read a blast (`--mode`):
  *
  * - `discard`: `net`, bytes counted and dropped, nothing parsed: how fast the server and the kernel
  *   deliver. If this is far above the others, the server is not what limits them.
  * - `raw`: the raw Node limit: `net`, each chunk decoded and split on newlines, each line `JSON.parse`d,
  *   events counted. No checks, no queues, no Effect.
  * - `default`: `QmpClient` into the registry's default listener (sliding, 10 000), which nobody reads.
- *   The clock runs from sending `x-blast` to `execute` returning: by semantics 3, every event is then
+ *   The clock runs from sending `x-blast` to `execute` returning: an event that came before a reply is
  *   in the registry.
  * - `listener`: the same with one more listener (all events, unbounded: its queue holds what the reader
  *   has not taken yet), read by a fiber with a plain `for` loop of `yield* listener.take`. The clock
  *   runs until that fiber has taken all N (and `execute` has returned).
+ * - `names`: `QmpClient` with 100 more listeners, listener i naming the i % 10-th of the ten names (each
+ *   accepts 10% of the events), unbounded, and nobody reads them: what a daemon with many narrow
+ *   listeners pays. The clock is the `default` client's.
  *
- * Every client first negotiates (greeting, `qmp_capabilities`) and runs a warm-up blast of N / 10
- * events on a connection of its own; the timed blast then runs on a fresh connection (and, for
- * `QmpClient`, a fresh registry). Each figure comes from a fresh process, so JIT state and heap are the
+ * Every client first negotiates (greeting, `qmp_capabilities`). Warm (`--warmup N/10`, the default), it
+ * runs a warm-up blast on a connection of its own, then times one blast on a fresh connection (and, for
+ * `QmpClient`, a fresh registry); cold (`--warmup 0`), it times the first blast of the process, as a
+ * CLI or a short script would. Each figure comes from a fresh process, so JIT state and heap are the
  * run's own and peak RSS is that configuration's.
  *
  * The server runs in a process of its own, started once per workload and shared by every run. On a

@@ -1,5 +1,5 @@
 /**
- * Workload 1 of issue 3: `QmpEvents.publishAll` alone, no socket.
+ * `QmpEvents.publishAll` alone, no socket.
  *
  * A single fiber publishes N events in batches (1 000 by default) to a fresh registry. Events cycle
  * through ten realistic names with realistic data, built in the timed loop as fresh objects (as a
@@ -12,7 +12,7 @@
  * - `batch`: the same, but each step takes one event (waiting if need be) then `listener.clear`s the
  *   rest: every pending event in one step (not in the default run).
  * - `stream`: the same through `Stream.runDrain(Stream.take(listener.stream, share))` (slow: see the
- *   report of issue 3; not in the default run).
+ *   `bench/README.md`; not in the default run).
  * - `none`: nobody reads; each listener is bounded (`--capacity`, sliding), so this is dispatch alone.
  *
  * `index.ts` runs it once per configuration, each in a fresh child process; to run one by hand:
@@ -195,7 +195,7 @@ const columns: ReadonlyArray<Column> = [
   { header: "base RSS", width: 8, align: "right" }
 ]
 
-/** The configurations of issue 3, workload 1: 1, 10 and 100 listeners, read by `take`, then read by nobody. */
+/** The configurations: 1, 10 and 100 listeners, read by `take`, then read by nobody. */
 export const workload: Workload = {
   title: "publishAll alone (no socket)",
   run: async (options, print) => {

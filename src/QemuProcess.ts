@@ -174,7 +174,7 @@ export const make = (
     )
     const exited = Effect.asVoid(exitStatus)
 
-    // Waits up to `stopTimeout` for the exit; `true` if QEMU has exited.
+    // `true` while QEMU runs (a process whose state cannot be read counts as gone).
     const stillRunning = process.isRunning.pipe(Effect.orElseSucceed(() => false))
     // Sends a signal and waits up to `stopTimeout` for the exit (`kill` itself waits for it); `true`
     // once QEMU has exited.

@@ -36,7 +36,11 @@ describe("QmpClient.runstate", () => {
       yield* client.execute("quit")
       const reason = yield* client.closed
       expect(reason).toMatchObject({ _tag: "QmpDisconnected", reason: "Closed" })
-      expect((yield* Fiber.join(states)).map((state) => state._tag)).toEqual(["Running", "Disconnecting", "Disconnected"])
+      expect((yield* Fiber.join(states)).map((state) => state._tag)).toEqual([
+        "Running",
+        "Disconnecting",
+        "Disconnected"
+      ])
       expect(yield* client.runstate.get).toEqual(QmpClient.Runstate.Disconnected({ reason }))
       // Every later command fails at once with that reason.
       expect(yield* Effect.flip(client.execute("query-status"))).toEqual(reason)
@@ -67,4 +71,3 @@ describe("command timeouts, on TestClock", () => {
       expect(yield* client.execute("query-status")).toMatchObject({ status: "running" })
     }).pipe(Effect.provide(QmpTestServer.layerWithClient({}, { commandTimeout: "30 seconds" }))))
 })
-

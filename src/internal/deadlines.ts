@@ -1,11 +1,10 @@
 /**
  * The timeouts of a connection's commands: one fiber for all of them, not one (and a timer) per
- * command.
+ * command, since `Effect.timeout` around each command would fork two fibers and start a timer per
+ * call, more than the rest of a call costs.
  *
- * `Effect.timeout` around each command forks two fibers and starts a timer per call; on a
- * request/reply path that cost more than the rest of the call. Here a command's deadline goes into a
- * min-heap (and out again when its reply comes); one keeper fiber sleeps until the earliest deadline
- * and expires what is due. Most commands share the connection's `commandTimeout`, so a new deadline
+ * A command's deadline goes into a min-heap (and out again when its reply comes); one keeper fiber
+ * sleeps until the earliest deadline and expires what is due. Most commands share the connection's `commandTimeout`, so a new deadline
  * is rarely the earliest: the keeper is woken early only then, and otherwise wakes once per timeout.
  * The keeper sleeps on the fiber's `Clock`, so that `TestClock` drives command timeouts in tests.
  *

@@ -232,10 +232,8 @@ export const handle = (registry: Ref.Ref<Registry>, request: Request): Effect.Ef
 }
 
 /**
- * The requests waiting for the dispatch fiber: a plain array, and a doorbell that carries no data.
- *
- * Handed through a `Queue` instead, every published event was promoted to the old generation with
- * its request, as the batches of a session were (see `session.ts`).
+ * The requests waiting for the dispatch fiber: a plain array, and a doorbell that carries no data,
+ * so that no object of the Effect runtime holds a published batch (see `session.ts`).
  *
  * @internal
  */

@@ -147,12 +147,9 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
     })
     const greeting = Deferred.unsafeMake<QmpMessage.Greeting, QmpConnectError | QmpNegotiationError>(FiberId.none)
 
-    // Batches wait in a plain array, and a doorbell that carries no data wakes the processing fiber.
-    // Handed to the fiber through a `Queue` (that is, a taker `Deferred`), every batch was promoted
-    // to the old generation with its events, copied on the way, though nothing kept it: V8 pretenures
-    // the `Deferred`s of a fiber that mostly waits, and a batch one of them is completed with stays
-    // reachable from the old generation until the next full collection. So no object of the Effect
-    // runtime holds a batch.
+    // Batches wait in a plain array, and a doorbell that carries no data wakes the processing fiber:
+    // no object of the Effect runtime ever holds a batch. (A `Deferred` completed with a batch keeps
+    // it reachable from V8's old generation; README, "Design notes".)
     let waiting: Array<Batch> = []
     const doorbell = new Doorbell()
 
@@ -308,8 +305,8 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       })
 
     // The processing fiber: the events of the waiting batches first, in one hand-off, then their
-    // other items, in order. Plain functions read the batches: an `Effect.gen` per round that captured
-    // them got every event promoted too (as above), even once it had finished.
+    // other items, in order. Plain functions read the batches, and no Effect captures them, for the
+    // reason above.
     yield* Effect.gen(function*() {
       while (state.ended === undefined) {
         // A ring left over from batches taken already costs one empty round.

@@ -21,8 +21,7 @@ describe("Deadlines", () => {
           deadline: deadlines.add(Duration.millis(ms), () => expired.push(i))
         }))
         for (const { deadline, keep } of added) if (!keep) deadlines.remove(deadline)
-        now = until
-        // What the keeper does when it wakes: `expireDue` is private; the keeper's first step runs it.
+        now = until // What the keeper does when it wakes: `expireDue` is private; the keeper's first step runs it.
         ;(deadlines as unknown as { expireDue: () => number }).expireDue()
         const expected = added
           .map((spec, i) => ({ ...spec, i }))

@@ -2,7 +2,7 @@
  * The default commands of `QmpTestServer`: a small stand-in for a `-machine none` QEMU 7.2, with
  * its run state, `null-co` block nodes and `blockdev-backup` jobs, answering as QEMU does (the
  * events, their order relative to the reply, the error classes and descriptions were taken from a
- * real QEMU 7.2 over a raw socket; see QEMU-NOTES S1–S9).
+ * real QEMU 7.2 over a raw socket).
  *
  * The state lives in a `SynchronizedRef`: every command that reads or changes it, and every tick of
  * a throttled job, runs under its lock, events included, so that a job's events never interleave
@@ -465,7 +465,8 @@ export const make = (options: Options): Effect.Effect<Vm, never, Scope.Scope> =>
             for (const status of ["created", "running", "paused", "running"] as const) {
               yield* statusChange(job, status)
             }
-            // Unthrottled, the copy of a null-co node is done before the reply (S7).
+            // Unthrottled, QEMU 7.2 copies a null-co node before the reply: the job's whole lifecycle,
+            // created to null, comes before `blockdev-backup` returns.
             if (speed === 0) job = yield* complete(job)
             return [{}, withJob(s, job, id)] as const
           })
