@@ -170,7 +170,7 @@ const fromState = (state: internal.ListenerState): EventListener => {
     poll: internal.poll(state),
     isEmpty: Effect.sync(() => state.queue.pending === 0),
     clear: Effect.sync(() => state.queue.drain()),
-    history: Effect.sync(() => state.history.toArray()),
+    history: Effect.sync(() => internal.history(state)),
     stream: internal.stream(state),
     dropped: Effect.sync(() => state.dropped)
   }

@@ -4,29 +4,37 @@
  *
  * The queue is a `Queue.Dequeue` of its own (`ListenerQueue`), so that `Stream.fromQueue` reads it,
  * because it keeps a promise that Effect's `Queue` cannot: **an event leaves the queue only into
- * the hands of a `take` that returns it.** Effect's `Queue.take` completes a waiting taker's
+ * the hands of a take that returns it.** Effect's `Queue.take` completes a waiting taker's
  * `Deferred` with the item; if the taker's fiber is interrupted before it resumes, the interruption
- * only removes the taker, and the item is gone. Here:
+ * only removes the taker, and the item is gone. Here an event is only ever removed by the fiber that
+ * takes it, in the step that returns it:
  *
- * - A take that finds an entry resumes its fiber at once, in the same step, from inside the
- *   `Effect.async` that started it. The runtime then continues that fiber from a fresh run loop: no
- *   interruption can come in between (an interruption is only seen when a fiber starts running or
- *   yields, and a run loop yields after 2 048 steps, not 2), so the event reaches the caller.
- * - A take that waits is handed its entries by dispatch. If its fiber is interrupted before it
- *   resumes, its canceller puts the entries back at the head of the queue, in order, and hands them
- *   to the next waiting take.
+ * - A take that finds an event removes it in an `Effect.sync` and returns it from there: the runtime
+ *   passes an `Effect.sync`'s value to the caller's continuation in the same step, so no
+ *   interruption can come in between.
+ * - A take that finds none waits. Dispatch does not hand it the next event: it wakes it, and the
+ *   woken fiber takes the event itself, as above, when it runs. A fiber interrupted before it runs
+ *   takes nothing; its turn passes to the next waiting take.
  *
  * So `take`, `poll`, `stream`, `Effect.timeout(take)` and `Effect.race` over a `take` never lose an
- * event to an interruption of the fiber that runs the take. (An `Effect.race` discards the result of
- * a side that finished after the other won; a `take` finishes the moment it is handed an event, so
- * this needs both to finish in the same instant, and is left to the combinator.)
+ * event to an interruption, and the queue stays in arrival order. (An `Effect.race` discards the
+ * result of a side that finished after the other won; a `take` finishes the moment it removes an
+ * event, so that needs both to finish in the same instant, and is left to the combinator.)
  *
  * The end marker (`Closed`) goes behind the pending events of a closed listener and stays there:
- * takes see it and fail, and leave it for every later take. Bounds are applied here, by the single
+ * takes see it and fail, and leave it for every later take. Bounds are applied by the single
  * dispatch fiber, so drops are counted exactly and the marker is never the one dropped.
  *
+ * History is kept without a second write per event where it can be: the accepted events still
+ * pending are the newest part of the history, so a listener records an event in its history when
+ * it leaves the queue (taken, cleared, dropped by a sliding bound), and `history` is what left plus
+ * what is pending, the newest `historyLimit` of them. A listener that nobody reads (the default
+ * listener, most of the time) then writes each event once. A listener that drops new events when
+ * full (`strategy: "dropping"`) records each event on arrival instead: what it drops never enters
+ * its queue.
+ *
  * Mutable state, confined to this module: dispatch writes it in one synchronous block per batch;
- * takes, in the synchronous body of their `Effect.async`; fibers never interleave inside one.
+ * takes, in a synchronous step of their own; fibers never interleave inside one.
  *
  * @internal
  */
@@ -55,20 +63,20 @@ export class Closed {
 /** @internal */
 export type Entry = QmpEvent | Closed
 
-/** A fiber waiting in a take, and the entries dispatch has handed it so far. */
+/** A fiber waiting in a take. */
 interface Waiter {
+  /** The entries it waits for: 1 for a take. */
   readonly min: number
-  /** The `Effect.async` callback of the waiting fiber. */
-  readonly resume: (effect: Effect.Effect<Array<Entry>>) => void
-  readonly taken: Array<Entry>
-  /** Set once `resume` was called: the fiber owns `taken` when it resumes. */
-  resumed: boolean
+  /** Resumes the fiber with a fresh attempt of its take. */
+  readonly wake: () => void
+  /** Set when it was woken: `min` entries are promised to it until it runs or is interrupted. */
+  woken: boolean
 }
 
-/** Consecutive takes served by `Effect.async` at once, after which a take yields to other fibers first. */
+/** Consecutive takes served in a step of their own, after which a take yields to other fibers first. */
 const takesBeforeYield = 1024
 
-/** Thrown by a fast take that finds no event at the head: the slow path then runs. */
+/** Thrown by a fast take that finds too little: its slow path then runs. */
 const notReady = new (class NotReady {})()
 
 const dequeueVariance = { _Out: (_: never) => _ }
@@ -81,42 +89,60 @@ const dequeueVariance = { _Out: (_: never) => _ }
 export class ListenerQueue extends Effectable.Class<Entry> implements Queue.Dequeue<Entry> {
   readonly [Queue.DequeueTypeId] = dequeueVariance
 
-  /** Pending entries, oldest first; the marker only last. */
-  readonly ring = new Ring<Entry>()
+  /** Pending entries in arrival order; the marker only last. */
+  private readonly ring = new Ring<Entry>()
   /** The end marker, while it is in `ring`. */
   marker: Closed | undefined = undefined
-  /** Fibers waiting for entries, first come first served; there are some only while `ring` is empty. */
+  /** Fibers waiting for entries, first come first served. */
   private waiters: Array<Waiter> = []
+  /** Entries promised to woken waiters that have not run yet: no other take counts on them. */
+  private promised = 0
   private served = 0
   private shutdownFlag = false
+
+  /** `onDepart` sees each event that leaves the queue, in order (the history's hook). */
+  constructor(private readonly onDepart: (event: QmpEvent) => void) {
+    super()
+  }
 
   /** Pending events, the marker not counted. */
   get pending(): number {
     return this.ring.length - (this.marker === undefined ? 0 : 1)
   }
 
-  /** Adds an event at the tail, or hands it to the first waiting take. */
-  offer(event: QmpEvent): void {
-    this.ring.offer(event)
-    if (this.waiters.length > 0) this.serve()
+  /** The pending events, oldest first. */
+  pendingEvents(): Array<QmpEvent> {
+    const entries = this.ring.toArray()
+    if (this.marker !== undefined) entries.pop()
+    return entries as Array<QmpEvent>
   }
 
-  /** Puts the marker behind the pending events; every waiting take sees it. */
+  /** Adds an event at the tail, and wakes a waiting take if it can now be served. */
+  offer(event: QmpEvent): void {
+    this.ring.offer(event)
+    if (this.waiters.length > 0) this.wakeReady()
+  }
+
+  /** Puts the marker behind the pending events; every waiting take is woken to see it. */
   close(marker: Closed): void {
     this.marker = marker
     this.ring.offer(marker)
-    if (this.waiters.length > 0) this.serve()
+    if (this.waiters.length > 0) this.wakeReady()
   }
 
   /** Drops the oldest pending event (a sliding bound), if there is one. */
   dropOldest(): void {
-    if (this.pending > 0) this.ring.poll(undefined)
+    if (this.pending > 0) this.onDepart(this.ring.poll(undefined) as QmpEvent)
   }
 
   /** Drops the pending events and returns them; the marker stays. */
   drain(): Array<QmpEvent> {
     const events: Array<QmpEvent> = []
-    while (this.pending > 0) events.push(this.ring.poll(undefined) as QmpEvent)
+    while (this.pending > 0) {
+      const event = this.ring.poll(undefined) as QmpEvent
+      this.onDepart(event)
+      events.push(event)
+    }
     return events
   }
 
@@ -127,117 +153,117 @@ export class ListenerQueue extends Effectable.Class<Entry> implements Queue.Dequ
     this.marker = undefined
   }
 
-  /** Hands pending entries to waiting takes, oldest waiter first. The marker is handed, and stays. */
-  private serve(): void {
-    while (this.waiters.length > 0 && this.ring.length > 0) {
-      const waiter = this.waiters[0]
-      const head = this.ring.peek(undefined)!
-      if (head instanceof Closed) {
-        const waiters = this.waiters
-        this.waiters = []
-        for (const w of waiters) {
-          w.taken.push(head)
-          this.resume(w)
-        }
-        return
-      }
-      waiter.taken.push(this.ring.poll(undefined)!)
-      if (waiter.taken.length >= waiter.min) {
-        this.waiters.shift()
-        this.resume(waiter)
-      }
-    }
+  /**
+   * A take of `min` entries could be served now: that many are pending beyond those promised to woken
+   * takes, or the marker is reachable (closed, and nothing promised before it).
+   */
+  private ready(min: number): boolean {
+    return this.pending - this.promised >= min || this.marker !== undefined && this.promised === 0
   }
 
-  private resume(waiter: Waiter): void {
-    waiter.resumed = true
-    waiter.resume(Exit.succeed(waiter.taken))
+  /** Wakes the first waiting takes while each can be served. */
+  private wakeReady(): void {
+    while (this.waiters.length > 0 && this.ready(this.waiters[0].min)) this.wakeFirst()
   }
 
-  /** The fiber of a waiting take was interrupted: its entries go back to the head, for the next take. */
-  private cancel(waiter: Waiter): void {
-    if (!waiter.resumed) {
-      const index = this.waiters.indexOf(waiter)
-      if (index !== -1) this.waiters.splice(index, 1)
-    }
-    for (let i = waiter.taken.length - 1; i >= 0; i--) {
-      const entry = waiter.taken[i]
-      if (!(entry instanceof Closed)) this.ring.offerFirst(entry)
-    }
-    waiter.taken.length = 0
-    if (this.waiters.length > 0) this.serve()
+  /** Wakes the first waiting take, promising it what it waits for. */
+  private wakeFirst(): void {
+    const waiter = this.waiters.shift()!
+    waiter.woken = true
+    this.promised += waiter.min
+    waiter.wake()
   }
 
-  /** Up to `max` entries from the head, at once; the marker is included and left in place. */
+  /**
+   * Removes up to `max` events from the head, leaving what woken takes count on; then the marker, if
+   * it is reached (it is left in place). Wakes the takes that can now be served.
+   */
   private pollUpTo(max: number): Array<Entry> {
     const taken: Array<Entry> = []
-    while (taken.length < max && this.ring.length > 0) {
-      const head = this.ring.peek(undefined)!
-      taken.push(head)
-      if (head instanceof Closed) break
-      this.ring.poll(undefined)
+    for (let available = this.pending - this.promised; taken.length < max && available > 0; available--) {
+      const event = this.ring.poll(undefined) as QmpEvent
+      this.onDepart(event)
+      taken.push(event)
     }
+    if (taken.length < max && this.marker !== undefined && this.pending === 0) taken.push(this.marker)
+    if (this.waiters.length > 0) this.wakeReady()
     return taken
   }
 
   /**
-   * Takes between `min` and `max` entries (the marker counts, ends the take, and stays in the queue),
-   * waiting for `min` of them: atomic with respect to the interruption of the taking fiber.
-   */
-  takeEntries(min: number, max: number): Effect.Effect<Array<Entry>> {
-    const take = this.takeEntriesNow(min, max)
-    const yieldThenTake = Effect.zipRight(Effect.yieldNow(), take)
-    // A take served from here resumes its fiber from a fresh run loop, which resets the count of
-    // steps after which the runtime yields: a loop of such takes would never let other fibers run.
-    return Effect.suspend(() => {
-      if (++this.served < takesBeforeYield) return take
-      this.served = 0
-      return yieldThenTake
-    })
-  }
-
-  private takeEntriesNow(min: number, max: number): Effect.Effect<Array<Entry>> {
-    return Effect.async<Array<Entry>>((resume) => {
-      if (this.shutdownFlag) {
-        resume(Effect.interrupt)
-        return
-      }
-      const taken = this.pollUpTo(max)
-      if (taken.length >= min || this.marker !== undefined && taken[taken.length - 1] === this.marker) {
-        resume(Exit.succeed(taken))
-        return
-      }
-      const waiter: Waiter = { min, resume, taken, resumed: false }
-      this.waiters.push(waiter)
-      return Effect.sync(() => this.cancel(waiter))
-    })
-  }
-
-  /**
-   * The fast path of a take: when an event is at the head, `poll` removes it and returns it from an
-   * `Effect.sync`, whose value the runtime passes to the caller's continuation in the same step (no
-   * interruption can come between). Otherwise `poll` throws `notReady`, and `slow` runs instead: the
-   * `catchAllDefect` frame it sits in is skipped on success, and costs nothing then.
+   * The fast path of a take: `poll` removes what it can in an `Effect.sync`, whose value the runtime
+   * passes to the caller's continuation in the same step; when it finds too little, it throws
+   * `notReady` and `slow` runs instead (the `catchAllDefect` frame costs nothing on success).
    */
   fastOrSlow<A, E>(poll: () => A, slow: Effect.Effect<A, E>): Effect.Effect<A, E> {
     return Effect.catchAllDefect(Effect.sync(poll), (defect) => defect === notReady ? slow : Effect.die(defect))
   }
 
-  /** The head if it is an event, removed; else throws `notReady`. */
-  readonly pollEvent = (): QmpEvent => {
-    const head = this.ring.peek(undefined)
-    if (head === undefined || head instanceof Closed || this.shutdownFlag) throw notReady
-    this.ring.poll(undefined)
-    return head
+  /** Between `min` and `max` entries if `min` can be served now; else throws `notReady`. */
+  private pollEntries(min: number, max: number): Array<Entry> {
+    if (this.shutdownFlag || !this.ready(min)) throw notReady
+    return this.pollUpTo(max)
   }
 
-  /** One entry, waiting for it. */
-  readonly takeOne: Effect.Effect<Entry> = this.fastOrSlow(
-    this.pollEvent,
-    Effect.map(this.takeEntries(1, 1), (entries) => entries[0])
-  )
+  /** The head, removed, if it is an event that no woken take counts on; else throws `notReady`. */
+  readonly pollEvent = (): QmpEvent => {
+    if (this.shutdownFlag || this.pending - this.promised < 1) throw notReady
+    return this.pollUpTo(1)[0] as QmpEvent
+  }
+
+  /**
+   * Takes between `min` and `max` entries (the marker counts, ends the take, and stays in the queue),
+   * waiting until `min` of them can be served.
+   */
+  takeEntries(min: number, max: number): Effect.Effect<Array<Entry>> {
+    return this.fastOrSlow(() => this.pollEntries(min, max), this.waitFor(min, max))
+  }
+
+  /** The slow path: served at once if it can be by now, else a waiter until dispatch wakes it. */
+  private waitFor(min: number, max: number): Effect.Effect<Array<Entry>> {
+    const wait = Effect.async<Array<Entry>>((resume) => {
+      if (this.shutdownFlag) return resume(Effect.interrupt)
+      if (this.ready(min)) return resume(Exit.succeed(this.pollUpTo(max)))
+      // Woken, the fiber runs its take again, from the fast path; what was promised to it is its own.
+      const redeem = Effect.sync(() => {
+        this.promised -= min
+      })
+      const waiter: Waiter = {
+        min,
+        woken: false,
+        wake: () => resume(Effect.zipRight(redeem, this.takeEntries(min, max)))
+      }
+      this.waiters.push(waiter)
+      return Effect.sync(() => this.cancel(waiter))
+    })
+    const yieldThenWait = Effect.zipRight(Effect.yieldNow(), wait)
+    // A fiber resumed by `Effect.async` starts a fresh run loop, which resets the count of steps after
+    // which the runtime yields: a loop of takes served here would never let other fibers run.
+    return Effect.suspend(() => {
+      if (++this.served < takesBeforeYield) return wait
+      this.served = 0
+      return yieldThenWait
+    })
+  }
+
+  /** A waiting fiber was interrupted: it leaves the line, and what was promised to it goes to the next. */
+  private cancel(waiter: Waiter): void {
+    if (waiter.woken) {
+      this.promised -= waiter.min
+    } else {
+      const index = this.waiters.indexOf(waiter)
+      if (index !== -1) this.waiters.splice(index, 1)
+    }
+    if (this.waiters.length > 0) this.wakeReady()
+  }
 
   // ---- Queue.Dequeue<Entry> -----------------------------------------------------------------------
+
+  /** One entry, waiting for it. */
+  private readonly takeOne: Effect.Effect<Entry> = this.fastOrSlow(
+    () => this.pollEntries(1, 1)[0],
+    Effect.map(this.waitFor(1, 1), (entries) => entries[0])
+  )
 
   commit(): Effect.Effect<Entry> {
     return this.takeOne
@@ -256,9 +282,11 @@ export class ListenerQueue extends Effectable.Class<Entry> implements Queue.Dequ
   }
 
   takeBetween(min: number, max: number): Effect.Effect<Chunk.Chunk<Entry>> {
-    // `Stream.fromQueue(queue, { maxChunkSize: 1 })` pulls with `takeBetween(1, 1)`: one event, fast.
-    const slow = Effect.map(this.takeEntries(Math.min(min, max), max), Chunk.unsafeFromArray)
-    return min <= 1 && max === 1 ? this.fastOrSlow(() => Chunk.of<Entry>(this.pollEvent()), slow) : slow
+    // `Stream.fromQueue(queue, { maxChunkSize: 1 })` pulls with `takeBetween(1, 1)`: one entry.
+    return this.fastOrSlow(
+      () => Chunk.unsafeFromArray(this.pollEntries(Math.min(min, max), max)),
+      Effect.map(this.waitFor(Math.min(min, max), max), Chunk.unsafeFromArray)
+    )
   }
 
   capacity(): number {
@@ -289,12 +317,7 @@ export class ListenerQueue extends Effectable.Class<Entry> implements Queue.Dequ
   get shutdown(): Effect.Effect<void> {
     return Effect.sync(() => {
       this.shutdownFlag = true
-      const waiters = this.waiters
-      this.waiters = []
-      for (const waiter of waiters) {
-        this.cancel(waiter)
-        waiter.resume(Effect.interrupt)
-      }
+      while (this.waiters.length > 0) this.wakeFirst()
     })
   }
 
@@ -315,7 +338,12 @@ export interface ListenerState {
   readonly capacity: number
   readonly strategy: "sliding" | "dropping"
   readonly queue: ListenerQueue
+  /**
+   * The events that left the queue, newest last, as many as can still be in the history; or, for a
+   * listener that drops new events, every accepted event on arrival (`recordsArrivals`).
+   */
   readonly history: History<QmpEvent>
+  readonly recordsArrivals: boolean
   dropped: number
   /** The part of `dropped` already added to the `qmp_events_dropped` metric. */
   droppedReported: number
@@ -328,38 +356,54 @@ export const makeState = (options: {
   readonly capacity: number
   readonly strategy: "sliding" | "dropping"
   readonly historyLimit: number
-}): ListenerState => ({
-  names: options.names,
-  filter: options.filter,
-  capacity: options.capacity,
-  strategy: options.strategy,
-  queue: new ListenerQueue(),
-  history: new History<QmpEvent>(options.historyLimit),
-  dropped: 0,
-  droppedReported: 0
-})
+}): ListenerState => {
+  const history = new History<QmpEvent>(options.historyLimit)
+  const recordsArrivals = options.strategy === "dropping" && options.capacity !== Number.POSITIVE_INFINITY
+  const limit = options.historyLimit
+  const queue: ListenerQueue = new ListenerQueue(
+    recordsArrivals ? () => {} : (event) => {
+      // An event with `limit` newer ones still pending can no longer be in the history.
+      if (queue.pending < limit) history.push(event)
+    }
+  )
+  return {
+    names: options.names,
+    filter: options.filter,
+    capacity: options.capacity,
+    strategy: options.strategy,
+    queue,
+    history,
+    recordsArrivals,
+    dropped: 0,
+    droppedReported: 0
+  }
+}
 
 /**
- * Puts an accepted event into the listener: history first (it records every accepted event,
- * dropped or not), then the queue, applying the bound. Events a take put back may have left the
- * queue above its bound: the bound is restored here.
+ * Puts an accepted event into the listener, applying its bound.
  *
  * @internal
  */
 export const deliver = (state: ListenerState, event: QmpEvent): void => {
-  state.history.push(event)
   const queue = state.queue
+  if (state.recordsArrivals) state.history.push(event)
   if (queue.pending >= state.capacity) {
-    if (state.strategy === "dropping") {
-      state.dropped++
-      return
-    }
-    while (queue.pending >= state.capacity) {
-      queue.dropOldest()
-      state.dropped++
-    }
+    state.dropped++
+    if (state.strategy === "dropping") return
+    queue.dropOldest()
   }
   queue.offer(event)
+}
+
+/**
+ * The accepted events, oldest first, the newest `historyLimit` of them.
+ *
+ * @internal
+ */
+export const history = (state: ListenerState): ReadonlyArray<QmpEvent> => {
+  if (state.recordsArrivals) return state.history.toArray()
+  const all = state.history.toArray().concat(state.queue.pendingEvents())
+  return all.length <= state.history.limit ? all : all.slice(all.length - state.history.limit)
 }
 
 /** `true` once the listener is closed (its marker is in the queue). @internal */
@@ -376,8 +420,8 @@ export const close = (state: ListenerState, error: ListenerClosed): void => {
 }
 
 /**
- * On removal: drops the pending events and forgets why the listener was closed, so that it can be
- * registered again.
+ * On removal: drops the pending events (the history keeps them) and forgets why the listener was
+ * closed, so that it can be registered again.
  *
  * @internal
  */
@@ -397,6 +441,7 @@ export const take = (state: ListenerState): Effect.Effect<QmpEvent, ListenerClos
 /** @internal */
 export const poll = (state: ListenerState): Effect.Effect<Option.Option<QmpEvent>, ListenerClosed> =>
   state.queue.fastOrSlow(
+    // Nothing pending (and no marker): none. An event: it, removed in this step. Else the slow path.
     () =>
       state.queue.pending === 0 && state.queue.marker === undefined
         ? Option.none()

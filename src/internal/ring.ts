@@ -47,6 +47,14 @@ export class Ring<A> {
     return item
   }
 
+  /** The items, head first. */
+  toArray(): Array<A> {
+    const items: Array<A> = new Array(this.size)
+    const mask = this.items.length - 1
+    for (let i = 0; i < this.size; i++) items[i] = this.items[(this.head + i) & mask] as A
+    return items
+  }
+
   private resize(capacity: number): void {
     const items: Array<A | undefined> = new Array(capacity)
     const mask = this.items.length - 1
