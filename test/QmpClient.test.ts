@@ -3,11 +3,12 @@
  * bad input, hang-ups at awkward moments, silence). The real-QEMU suite is in test/qemu/.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Either, Exit, Fiber, Layer, Logger, LogLevel, Stream } from "effect"
+import { Chunk, Duration, Effect, Either, Exit, Fiber, LogLevel, Stream } from "effect"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import { EventListener, QmpClient, QmpEvents, QmpMessage } from "../src/index.js"
 import * as QmpTestServer from "../src/testing/QmpTestServer.js"
+import { captureLogs } from "./support/logs.js"
 
 const MiB = 1024 * 1024
 
@@ -53,27 +54,6 @@ const original = <E>(error: E): E => (error as any)?.[Symbol.for("effect/Origina
 /** An event with a fixed timestamp, as a test writes it by hand. */
 const event = (name: string, data?: Record<string, unknown>): QmpMessage.QmpEvent =>
   QmpMessage.makeEvent(name, data, 1_700_000_000_000)
-
-interface LogEntry {
-  readonly level: string
-  readonly message: string
-  readonly annotations: Record<string, unknown>
-}
-
-/** Runs `effect` with every log line (debug and up) collected into `logs`. */
-const withLogs = <A, E, R>(f: (logs: Array<LogEntry>) => Effect.Effect<A, E, R>) => {
-  const logs: Array<LogEntry> = []
-  const collector = Logger.make(({ annotations, logLevel, message }) => {
-    logs.push({
-      level: logLevel.label,
-      message: (Array.isArray(message) ? message : [message]).map(String).join(" "),
-      annotations: Object.fromEntries(annotations)
-    })
-  })
-  return f(logs).pipe(
-    Effect.provide(Layer.merge(Logger.replace(Logger.defaultLogger, collector), Logger.minimumLogLevel(LogLevel.Debug)))
-  )
-}
 
 describe("QmpClient (QmpTestServer)", () => {
   describe("connecting", () => {
@@ -156,19 +136,18 @@ describe("QmpClient (QmpTestServer)", () => {
 
     it.scopedLive("an event before the greeting is dropped (logged); the greeting after it is read", () =>
       Effect.gen(function*() {
-        const logs: Array<string> = []
-        const logger = Logger.make(({ message }) => logs.push(String(message)))
+        const logs = captureLogs()
         const greeting = QmpTestServer.makeGreeting()
         const server = yield* QmpTestServer.make({
           greeting: JSON.stringify(QmpMessage.makeEvent("RESUME")) + "\r\n" + JSON.stringify(greeting) + "\r\n"
         })
         const { events, fiber } = yield* attempt(server.address).pipe(
-          Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+          Effect.provide(logs.layer)
         )
         const client = yield* Fiber.join(fiber)
         expect(client.greeting).toEqual(greeting)
         expect(yield* client.execute("query-status")).toMatchObject({ status: "running" })
-        expect(logs).toContain("Dropped an event that came before the greeting")
+        expect(logs.messages()).toContain("Dropped an event that came before the greeting")
         expect(yield* events.events.history).toEqual([])
       }))
 
@@ -250,27 +229,27 @@ describe("QmpClient (QmpTestServer)", () => {
         expect(yield* Fiber.join(call)).toEqual([])
       }))
 
-    it.scopedLive("a late reply after QmpTimeoutError is dropped without disturbing later calls", () =>
-      withLogs((logs) =>
-        Effect.gen(function*() {
-          const { client, conn, server } = yield* connect()
-          yield* server.handle("slow", QmpTestServer.silent)
-          yield* server.handle("next", QmpTestServer.silent)
-          const slow = yield* Effect.fork(client.execute("slow", undefined, { timeout: "200 millis" }))
-          const slowCommand = yield* server.nextCommand
-          const error = yield* Effect.flip(Fiber.join(slow))
-          expect(error).toMatchObject({ _tag: "QmpTimeoutError", command: "slow", timeout: "200ms" })
-          expect(error.message).toContain("may still complete")
+    it.scopedLive("a late reply after QmpTimeoutError is dropped without disturbing later calls", () => {
+      const logs = captureLogs({ minimumLevel: LogLevel.Debug })
+      return Effect.gen(function*() {
+        const { client, conn, server } = yield* connect()
+        yield* server.handle("slow", QmpTestServer.silent)
+        yield* server.handle("next", QmpTestServer.silent)
+        const slow = yield* Effect.fork(client.execute("slow", undefined, { timeout: "200 millis" }))
+        const slowCommand = yield* server.nextCommand
+        const error = yield* Effect.flip(Fiber.join(slow))
+        expect(error).toMatchObject({ _tag: "QmpTimeoutError", command: "slow", timeout: "200ms" })
+        expect(error.message).toContain("may still complete")
 
-          const next = yield* Effect.fork(client.execute("next"))
-          const nextCommand = yield* server.nextCommand
-          // The late reply first, then the reply to the next call.
-          yield* conn.send({ return: "late", id: slowCommand.id }, { return: "mine", id: nextCommand.id })
-          expect(yield* Fiber.join(next)).toBe("mine")
-          expect(logs.some((l) => l.level === "DEBUG" && l.message.includes("late reply"))).toBe(true)
-          expect(logs.filter((l) => l.level === "WARN")).toEqual([])
-        })
-      ))
+        const next = yield* Effect.fork(client.execute("next"))
+        const nextCommand = yield* server.nextCommand
+        // The late reply first, then the reply to the next call.
+        yield* conn.send({ return: "late", id: slowCommand.id }, { return: "mine", id: nextCommand.id })
+        expect(yield* Fiber.join(next)).toBe("mine")
+        expect(logs.messages("DEBUG").some((message) => message.includes("late reply"))).toBe(true)
+        expect(logs.messages("WARN")).toEqual([])
+      }).pipe(Effect.provide(logs.layer))
+    })
 
     it.scopedLive("an interrupted call's late reply is dropped too", () =>
       Effect.gen(function*() {
@@ -419,33 +398,32 @@ describe("QmpClient (QmpTestServer)", () => {
   })
 
   describe("bad input", () => {
-    it.scopedLive("a message of unknown shape, a malformed event, a reply with an unknown id: logged and dropped", () =>
-      withLogs((logs) =>
-        Effect.gen(function*() {
-          const { client, events, server } = yield* connect()
-          yield* server.handle("query-status", (_, ctx) =>
-            Effect.zipRight(
-              ctx.connection.send(
-                { hello: "world" },
-                { event: "BROKEN", data: {} },
-                { return: { status: "stolen" }, id: "nobody-asked" },
-                { return: { status: "running" }, id: ctx.command.id }
-              ),
-              ctx.noReply
-            ))
-          const call = yield* Effect.fork(client.execute("query-status"))
-          expect(yield* Fiber.join(call)).toEqual({ status: "running" })
-          expect(yield* events.events.history).toEqual([])
-          const warnings = logs.filter((l) => l.level === "WARN").map((l) => l.message)
-          expect(warnings).toEqual([
-            "Dropped a message of unknown shape",
-            "Dropped a malformed event",
-            "Dropped a reply that answers no pending command (unknown id)"
-          ])
-          expect(String(logs.find((l) => l.message === "Dropped a malformed event")?.annotations.detail))
-            .toContain("timestamp")
-        })
-      ))
+    it.scopedLive("a message of unknown shape, a malformed event, a reply with an unknown id: logged and dropped", () => {
+      const logs = captureLogs({ minimumLevel: LogLevel.Debug })
+      return Effect.gen(function*() {
+        const { client, events, server } = yield* connect()
+        yield* server.handle("query-status", (_, ctx) =>
+          Effect.zipRight(
+            ctx.connection.send(
+              { hello: "world" },
+              { event: "BROKEN", data: {} },
+              { return: { status: "stolen" }, id: "nobody-asked" },
+              { return: { status: "running" }, id: ctx.command.id }
+            ),
+            ctx.noReply
+          ))
+        const call = yield* Effect.fork(client.execute("query-status"))
+        expect(yield* Fiber.join(call)).toEqual({ status: "running" })
+        expect(yield* events.events.history).toEqual([])
+        expect(logs.messages("WARN")).toEqual([
+          "Dropped a message of unknown shape",
+          "Dropped a malformed event",
+          "Dropped a reply that answers no pending command (unknown id)"
+        ])
+        expect(String(logs.entries.find((l) => l.message === "Dropped a malformed event")?.annotations.detail))
+          .toContain("timestamp")
+      }).pipe(Effect.provide(logs.layer))
+    })
 
     it.scopedLive("a malformed reply with a pending call's id fails that call with MalformedReply; the rest goes on", () =>
       Effect.gen(function*() {

@@ -3,10 +3,11 @@
  * The first block is the seed's tutorial, one test per section, in the seed's order.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Exit, Fiber, Logger, Option, Ref, Stream, TestClock } from "effect"
+import { Chunk, Deferred, Effect, Exit, Fiber, Option, Ref, Stream, TestClock } from "effect"
 import type { Scope } from "effect"
 import { EventFilter, EventListener, QmpError, QmpEvents, QmpMessage } from "../src/index.js"
 import { execute } from "./support/FakeVm.js"
+import { captureLogs } from "./support/logs.js"
 
 const { makeEvent } = QmpMessage
 const names = (events: ReadonlyArray<QmpMessage.QmpEvent>) => events.map((e) => e.event)
@@ -409,9 +410,8 @@ describe("registration", () => {
 describe("dispatch", () => {
   it.effect("a throwing filter closes its listener only; dispatch to the others goes on", () =>
     Effect.gen(function*() {
-      const logs: Array<string> = []
       // The dispatch fiber logs with the logger of the layer it was built in.
-      const logger = Logger.make(({ message }) => logs.push(String(message)))
+      const logs = captureLogs()
       yield* Effect.gen(function*() {
         const qmp = yield* QmpEvents.QmpEvents
         const boom = new Error("boom")
@@ -436,7 +436,7 @@ describe("dispatch", () => {
         // Every other listener heard all three events.
         expect(names(yield* healthy.clear)).toEqual(["STOP", "RESUME", "STOP"])
         expect(names(yield* qmp.events.history)).toEqual(["STOP", "RESUME", "STOP"])
-        expect(logs.some((m) => m.includes("filter threw"))).toBe(true)
+        expect(logs.messages().some((message) => message.includes("filter threw"))).toBe(true)
         // Removed and registered again, it works.
         yield* qmp.remove(faulty)
         yield* qmp.register(faulty)
@@ -445,7 +445,7 @@ describe("dispatch", () => {
       }).pipe(
         Effect.scoped,
         Effect.provide(QmpEvents.layer),
-        Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+        Effect.provide(logs.layer)
       )
     }))
 
