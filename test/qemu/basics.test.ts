@@ -5,7 +5,8 @@
 import { expect, it } from "@effect/vitest"
 import { Chunk, Effect, Stream } from "effect"
 import { EventFilter } from "../../src/index.js"
-import { backup, describeQemu, nullNodes, session } from "./fixture.js"
+import { backup, nullNodes } from "../support/blockdev.js"
+import { describeQemu, session } from "../support/qemu.js"
 
 describeQemu("QmpClient on real QEMU (Unix socket)", () => {
   it.scopedLive("reads the greeting: QEMU's version, oob offered and enabled", () =>
@@ -120,12 +121,12 @@ describeQemu("QmpClient on real QEMU (Unix socket)", () => {
   it.scopedLive("a block job's JOB_STATUS_CHANGE events, followed with EventFilter.data({ id }), reach concluded", () =>
     Effect.gen(function*() {
       const { events, qmp } = yield* session()
-      yield* nullNodes(qmp, "a")
-      yield* nullNodes(qmp, "b")
+      const a = yield* nullNodes(qmp, { tag: "a" })
+      const b = yield* nullNodes(qmp, { tag: "b" })
       const j1 = yield* events.listener("JOB_STATUS_CHANGE", EventFilter.data({ id: "j1" }))
       // Another job first: the filter must leave its events out.
-      yield* backup(qmp, "other", "b")
-      yield* backup(qmp, "j1", "a")
+      yield* backup(qmp, "other", b)
+      yield* backup(qmp, "j1", a)
       const seen = yield* j1.stream.pipe(
         Stream.takeUntil((event) => event.data?.status === "concluded"),
         Stream.runCollect,

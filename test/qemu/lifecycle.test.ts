@@ -4,7 +4,7 @@
 import { expect, it } from "@effect/vitest"
 import { Effect, Fiber, Stream } from "effect"
 import { QmpClient, QmpEvents } from "../../src/index.js"
-import { describeQemu, session } from "./fixture.js"
+import { describeQemu, session } from "../support/qemu.js"
 
 describeQemu("QmpClient on real QEMU: the end of a connection", () => {
   it.scopedLive("quit succeeds; pending calls and listeners end with QmpDisconnected; QEMU exits", () =>

@@ -6,7 +6,7 @@ import { assert, describe, expect, it } from "@effect/vitest"
 import { ConfigProvider, Context, Effect, Either, Layer, LogLevel, Metric, Tracer } from "effect"
 import { QemuProcess, QmpAddress, QmpClient, QmpEvents, QmpMetrics } from "../../src/index.js"
 import { captureLogs } from "../support/logs.js"
-import { describeQemu, session } from "./fixture.js"
+import { describeQemu, session } from "../support/qemu.js"
 
 /** A session in which QEMU sends an event: stop (its STOP heard), cont, disconnect. */
 const stopAndCont = Effect.gen(function*() {

@@ -6,7 +6,8 @@ import { expect, it } from "@effect/vitest"
 import { Chunk, Effect, Fiber, Queue, Stream } from "effect"
 import type { EventFilter, QmpMessage } from "../../src/index.js"
 import { EventListener } from "../../src/index.js"
-import { backup, describeQemu, nullNodes, session } from "./fixture.js"
+import { backup, nullNodes } from "../support/blockdev.js"
+import { describeQemu, session } from "../support/qemu.js"
 
 const names = (events: Iterable<QmpMessage.QmpEvent>) => Array.from(events, (event) => event.event)
 
@@ -210,13 +211,13 @@ describeQemu("The seed tutorial on real QEMU", () => {
   it.scopedLive("an event filter (job1_filter) follows one backup job to concluded", () =>
     Effect.gen(function*() {
       const { events, qmp } = yield* session()
-      yield* nullNodes(qmp, "a")
-      yield* nullNodes(qmp, "b")
+      const a = yield* nullNodes(qmp, { tag: "a" })
+      const b = yield* nullNodes(qmp, { tag: "b" })
       const job1Filter: EventFilter.EventFilter = (event) => (event.data ?? {}).id === "job1"
       yield* Effect.scoped(Effect.gen(function*() {
         const listener = yield* events.listener("JOB_STATUS_CHANGE", job1Filter)
-        yield* backup(qmp, "decoy", "b")
-        yield* backup(qmp, "job1", "a")
+        yield* backup(qmp, "decoy", b)
+        yield* backup(qmp, "job1", a)
         const seen = yield* until(listener, (event) => event.data?.status === "concluded")
         expect(seen.map((event) => event.data?.id)).toEqual(seen.map(() => "job1"))
         expect(seen[0].data?.status).toBe("created")
@@ -226,12 +227,12 @@ describeQemu("The seed tutorial on real QEMU", () => {
   it.scopedLive("a parameterized filter (job_filter('job2'))", () =>
     Effect.gen(function*() {
       const { events, qmp } = yield* session()
-      yield* nullNodes(qmp, "a")
-      yield* nullNodes(qmp, "b")
+      const a = yield* nullNodes(qmp, { tag: "a" })
+      const b = yield* nullNodes(qmp, { tag: "b" })
       yield* Effect.scoped(Effect.gen(function*() {
         const listener = yield* events.listener("JOB_STATUS_CHANGE", jobFilter("job2"))
-        yield* backup(qmp, "decoy", "b")
-        yield* backup(qmp, "job2", "a")
+        yield* backup(qmp, "decoy", b)
+        yield* backup(qmp, "job2", a)
         const seen = yield* until(listener, (event) => event.data?.status === "concluded")
         expect(seen.map((event) => event.data?.id)).toEqual(seen.map(() => "job2"))
         expect(seen.at(-1)?.data?.status).toBe("concluded")
@@ -241,11 +242,11 @@ describeQemu("The seed tutorial on real QEMU", () => {
   it.scopedLive("listen() activates an existing listener for a scope, and clears it on leaving", () =>
     Effect.gen(function*() {
       const { events, qmp } = yield* session()
-      yield* nullNodes(qmp, "a")
+      const a = yield* nullNodes(qmp, { tag: "a" })
       const listener = yield* EventListener.make({ names: jobEventNames })
       const seen = yield* Effect.scoped(Effect.gen(function*() {
         yield* events.listen(listener)
-        yield* backup(qmp, "job3", "a")
+        yield* backup(qmp, "job3", a)
         return yield* until(listener, (event) => event.event === "BLOCK_JOB_COMPLETED")
       }))
       expect(seen.at(-1)).toMatchObject({ event: "BLOCK_JOB_COMPLETED", data: { device: "job3", type: "backup" } })
@@ -287,8 +288,8 @@ describeQemu("The seed tutorial on real QEMU", () => {
   it.scopedLive("a JobListener (names and a filter baked in) hears one job only", () =>
     Effect.gen(function*() {
       const { events, qmp } = yield* session()
-      yield* nullNodes(qmp, "a")
-      yield* nullNodes(qmp, "b")
+      const a = yield* nullNodes(qmp, { tag: "a" })
+      const b = yield* nullNodes(qmp, { tag: "b" })
       // The seed's JobListener.accept: BLOCK_JOB_PENDING and JOB_STATUS_CHANGE carry the job's id,
       // the other BLOCK_JOB_* events carry it as `device`.
       const jobListener = (jobId: string) =>
@@ -302,8 +303,8 @@ describeQemu("The seed tutorial on real QEMU", () => {
       const listener = yield* jobListener("job4")
       const seen = yield* Effect.scoped(Effect.gen(function*() {
         yield* events.listen(listener)
-        yield* backup(qmp, "job5", "b")
-        yield* backup(qmp, "job4", "a")
+        yield* backup(qmp, "job5", b)
+        yield* backup(qmp, "job4", a)
         return yield* until(listener, (event) => event.event === "BLOCK_JOB_COMPLETED")
       }))
       expect(seen.map((event) => event.data?.id ?? event.data?.device)).toEqual(seen.map(() => "job4"))

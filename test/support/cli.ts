@@ -164,13 +164,3 @@ export const start = (args: ReadonlyArray<string>, options: RunOptions = {}) =>
 /** Runs `qmp` with `args` to its exit. */
 export const run = (args: ReadonlyArray<string>, options: RunOptions = {}): Effect.Effect<Result> =>
   Effect.scoped(Effect.flatMap(start(args, options), (running) => running.result))
-
-/** Is a process with this pid alive? */
-export const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
