@@ -111,11 +111,10 @@ describeQemu("QmpClient on real QEMU (Unix socket)", () => {
       // QEMU's JSON parser gives up past 1024 levels of nesting, and answers without the command's id.
       let deep: unknown = 1
       for (let i = 0; i < 1100; i++) deep = [deep]
-      const started = Date.now()
+      // Had the call waited for its 20 s timeout, it would fail with QmpTimeoutError instead.
       const error = yield* Effect.flip(qmp.execute("query-status", { x: deep }))
       expect(error).toMatchObject({ _tag: "QmpProtocolError", reason: "ServerParseError" })
       expect(error.message).toContain("GenericError")
-      expect(Date.now() - started).toBeLessThan(10_000)
       expect(yield* Effect.flip(listener.take)).toMatchObject({ _tag: "QmpDisconnected", reason: "ProtocolError" })
       expect(yield* Effect.flip(qmp.execute("query-status"))).toMatchObject({ _tag: "QmpDisconnected" })
     }))
