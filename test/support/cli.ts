@@ -88,8 +88,6 @@ export interface Result {
   readonly signal: NodeJS.Signals | null
   readonly stdout: string
   readonly stderr: string
-  /** Milliseconds from the start to the exit. */
-  readonly elapsed: number
 }
 
 export interface RunOptions {
@@ -120,7 +118,6 @@ export const start = (args: ReadonlyArray<string>, options: RunOptions = {}) =>
       const env: Record<string, string | undefined> = { ...process.env, QMP_SOCKET: undefined, QMP_TCP: undefined }
       delete env.QMP_SOCKET
       delete env.QMP_TCP
-      const started = Date.now()
       const child = ChildProcess.spawn(process.execPath, [buildCli(), ...args], {
         env: { ...env, ...options.env },
         stdio: ["ignore", "pipe", "pipe"]
@@ -141,7 +138,7 @@ export const start = (args: ReadonlyArray<string>, options: RunOptions = {}) =>
       const exit = new Promise<Result>((resolve) =>
         child.on("close", (code, signal) => {
           clearTimeout(killer)
-          resolve({ code, signal, stdout, stderr, elapsed: Date.now() - started })
+          resolve({ code, signal, stdout, stderr })
         })
       )
       const running: Running = {
