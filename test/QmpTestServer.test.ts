@@ -138,7 +138,7 @@ describe("QmpTestServer", () => {
         })
       }))
 
-    it.scopedLive("gates every command behind qmp_capabilities, exactly as QEMU (S1)", () =>
+    it.scopedLive("gates every command behind qmp_capabilities, exactly as QEMU", () =>
       Effect.gen(function*() {
         const server = yield* QmpTestServer.make()
         const raw = yield* rawConnect(server.address)
@@ -174,7 +174,7 @@ describe("QmpTestServer", () => {
         expect(yield* (yield* server.accept).negotiated).toBe(true)
       }))
 
-    it.scopedLive("checks input as QEMU's dispatcher does (S6)", () =>
+    it.scopedLive("checks input as QEMU's dispatcher does", () =>
       Effect.gen(function*() {
         const server = yield* QmpTestServer.make()
         const raw = yield* rawNegotiated(server.address)
@@ -231,7 +231,7 @@ describe("QmpTestServer", () => {
   })
 
   describe("the default VM", () => {
-    it.scopedLive("stop and cont emit STOP and RESUME before their return, only when the state changes (S2)", () =>
+    it.scopedLive("stop and cont emit STOP and RESUME before their return, only when the state changes", () =>
       Effect.gen(function*() {
         const { client, events, server } = yield* connect()
         const listener = yield* events.listener()
@@ -274,7 +274,7 @@ describe("QmpTestServer", () => {
         expect(names(yield* events.events.history)).toEqual(["RESUME"])
       }))
 
-    it.scopedLive("system_reset and system_powerdown emit RESET and POWERDOWN before their return (S3)", () =>
+    it.scopedLive("system_reset and system_powerdown emit RESET and POWERDOWN before their return", () =>
       Effect.gen(function*() {
         const { client, events } = yield* connect()
         yield* client.execute("system_reset")
@@ -285,7 +285,7 @@ describe("QmpTestServer", () => {
         expect(history[1].data).toBeUndefined()
       }))
 
-    it.scopedLive("quit: SHUTDOWN, the return, then the end of the stream; nothing listens afterwards (S4)", () =>
+    it.scopedLive("quit: SHUTDOWN, the return, then the end of the stream; nothing listens afterwards", () =>
       Effect.gen(function*() {
         const { client, events, server } = yield* connect()
         const listener = yield* events.listener("SHUTDOWN")
@@ -338,7 +338,7 @@ describe("QmpTestServer", () => {
           .toBe("Failed to find node with node-name='src'")
       }))
 
-    it.scopedLive("an unthrottled backup runs its whole lifecycle before the return, as QEMU 7.2 (S7)", () =>
+    it.scopedLive("an unthrottled backup runs its whole lifecycle before the return, as QEMU 7.2", () =>
       Effect.gen(function*() {
         const { client, events } = yield* connect()
         const nodes = yield* nullNodes(client)
@@ -435,7 +435,7 @@ describe("QmpTestServer", () => {
         expect(statuses(yield* listener.clear)).toEqual(["waiting", "pending", "concluded", "null"])
       }))
 
-    it.scopedLive("job-pause, job-resume, block-job-set-speed and block-job-cancel, with their events before the return (S9)", () =>
+    it.scopedLive("job-pause, job-resume, block-job-set-speed and block-job-cancel, with their events before the return", () =>
       Effect.gen(function*() {
         const { client, events } = yield* connect()
         const nodes = yield* nullNodes(client, { size: 64 * MiB })
@@ -474,7 +474,7 @@ describe("QmpTestServer", () => {
         expect((yield* refusal(client.execute("job-cancel", { id: "j3" }))).desc).toBe("Job not found")
       }))
 
-    it.scopedLive("auto-finalize and auto-dismiss off: BLOCK_JOB_PENDING, job-finalize, job-dismiss (S8)", () =>
+    it.scopedLive("auto-finalize and auto-dismiss off: BLOCK_JOB_PENDING, job-finalize, job-dismiss", () =>
       Effect.gen(function*() {
         const { client, events } = yield* connect()
         const nodes = yield* nullNodes(client)
@@ -586,7 +586,7 @@ describe("QmpTestServer", () => {
         expect(yield* client.execute("query-status")).toEqual({ status: "inmigrate", running: false })
       }))
 
-    it.scopedLive("reply now, then events after the reply (as block-job-complete, S10), in the background", () =>
+    it.scopedLive("reply now, then events after the reply (as block-job-complete), in the background", () =>
       Effect.gen(function*() {
         const { client, events, server } = yield* connect()
         const go = yield* Deferred.make<void>()
@@ -634,7 +634,7 @@ describe("QmpTestServer", () => {
   })
 
   describe("events, commands, connections", () => {
-    it.scopedLive("emit and emitAll reach every negotiated client, in order, and only them (S17)", () =>
+    it.scopedLive("emit and emitAll reach every negotiated client, in order, and only them", () =>
       Effect.gen(function*() {
         const server = yield* QmpTestServer.make({ exclusive: false })
         const a = yield* clientOf(server.address)

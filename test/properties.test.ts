@@ -1,7 +1,9 @@
 /**
- * Semantics 1, 4 and 9 as properties: for random listeners and random sequences of operations
+ * The registry's promises as properties: for random listeners and random sequences of operations
  * (publish batches, take, stream pulls, clear), every listener receives exactly the events it
- * accepts, in order, each exactly once, whichever way they are consumed.
+ * accepts, in order, each exactly once, whichever way they are consumed; its history keeps every
+ * accepted event, witnessed or not, up to its limit; and a bounded listener drops exactly what its
+ * strategy says, and counts it.
  *
  * Each published event carries a unique serial in its data; a model computed independently of the
  * library (names, then the data pattern) says which serials each listener must see.
