@@ -94,6 +94,18 @@ const statuses = (events: ReadonlyArray<QmpMessage.QmpEvent>) =>
 const until = <A, E>(effect: Effect.Effect<A, E>, done: (a: A) => boolean): Effect.Effect<A, E> =>
   Effect.flatMap(effect, (a) => done(a) ? Effect.succeed(a) : Effect.zipRight(Effect.sleep(10), until(effect, done)))
 
+/**
+ * A client and a backup job that keeps running (64 MiB at 1 MiB/s) on the server, with a listener
+ * for every event from the moment the job runs on.
+ */
+const runningJob = (jobId: string) =>
+  Effect.gen(function*() {
+    const { client, events, server } = yield* connect()
+    const nodes = yield* nullNodes(client, { size: 64 * MiB })
+    yield* backup(client, jobId, nodes, { speed: MiB })
+    return { client, events, server, listener: yield* events.listener() }
+  })
+
 /** The QmpExecuteError an execute fails with (anything else is a defect). */
 const refusal = <A>(effect: Effect.Effect<A, QmpClient.ExecuteError>): Effect.Effect<QmpError.QmpExecuteError> =>
   Effect.flatMap(Effect.either(effect), (result) =>
@@ -437,11 +449,7 @@ describe("QmpTestServer", () => {
 
     it.scopedLive("job-pause, job-resume, block-job-set-speed and block-job-cancel, with their events before the return", () =>
       Effect.gen(function*() {
-        const { client, events } = yield* connect()
-        const nodes = yield* nullNodes(client, { size: 64 * MiB })
-        const listener = yield* events.listener()
-        yield* backup(client, "j3", nodes, { speed: MiB })
-        yield* listener.clear
+        const { client, listener } = yield* runningJob("j3")
         yield* client.execute("job-pause", { id: "j3" })
         expect(statuses(yield* listener.clear)).toEqual(["paused"])
         expect((yield* refusal(client.execute("job-pause", { id: "j3" }))).desc).toBe("Job is already paused")
@@ -506,10 +514,7 @@ describe("QmpTestServer", () => {
 
     it.scopedLive("quit cancels a running job between SHUTDOWN and the return, as QEMU 7.2", () =>
       Effect.gen(function*() {
-        const { client, events } = yield* connect()
-        const nodes = yield* nullNodes(client, { size: 64 * MiB })
-        yield* backup(client, "q1", nodes, { speed: MiB })
-        const listener = yield* events.listener()
+        const { client, listener } = yield* runningJob("q1")
         yield* client.execute("quit")
         const seen = yield* listener.clear
         expect(names(seen)).toEqual([
@@ -526,10 +531,7 @@ describe("QmpTestServer", () => {
 
     it.scopedLive("stop drains a running job: paused and running after STOP", () =>
       Effect.gen(function*() {
-        const { client, events } = yield* connect()
-        const nodes = yield* nullNodes(client, { size: 64 * MiB })
-        yield* backup(client, "d", nodes, { speed: MiB })
-        const listener = yield* events.listener()
+        const { client, listener } = yield* runningJob("d")
         yield* client.execute("stop")
         const seen = yield* listener.clear
         expect(names(seen)).toEqual(["STOP", "JOB_STATUS_CHANGE", "JOB_STATUS_CHANGE"])

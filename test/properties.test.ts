@@ -113,66 +113,99 @@ const joinSoon = <A, E>(fiber: Fiber.Fiber<A, E>) =>
     Effect.yieldNow().pipe(Effect.repeatN(1000), Effect.zipRight(Effect.dieMessage("a consumer is still waiting")))
   )
 
+/** Turns drafts into events, numbered in order across calls: every event's serial is unique. */
+const numbering = () => {
+  let next = 0
+  return (drafts: ReadonlyArray<Draft>): Array<QmpEvent> =>
+    drafts.map((d) => QmpMessage.makeEvent(d.name, { serial: next++, tag: d.tag, n: d.n }))
+}
+
+/** Registers a listener for each spec, with its bounds if it has any. */
+const listenersOf = (qmp: QmpEvents.Service, specs: ReadonlyArray<Spec | BoundedSpec>) =>
+  Effect.forEach(specs, (s) =>
+    qmp.listener(
+      s.names,
+      toFilter(s.pattern),
+      "capacity" in s ? { capacity: s.capacity, strategy: s.strategy, historyLimit: s.historyLimit } : undefined
+    ))
+
 const pull = (listener: EventListener.EventListener, n: number) => Effect.map(collect(listener, n), serials)
 
-/** Sequential run of `ops`, checking every step against the model; returns what each listener consumed. */
-const runOps = (specs: ReadonlyArray<Spec>, ops: ReadonlyArray<Op>) =>
+/** What the model says of one listener. */
+interface Model {
+  /** In its queue now, oldest first. */
+  pending: Array<number>
+  /** Taken, streamed or cleared so far, in that order. */
+  readonly consumed: Array<number>
+  /** Every event it accepted, whether it kept it or dropped it (before any history limit). */
+  readonly accepted: Array<number>
+  dropped: number
+}
+
+/**
+ * Runs `ops` one at a time, checking each step against the model (a bounded listener drops as its
+ * strategy says: "sliding" the oldest pending, "dropping" the newcomer); gives the model at the end.
+ */
+const runOps = (specs: ReadonlyArray<Spec | BoundedSpec>, ops: ReadonlyArray<Op>) =>
   Effect.gen(function*() {
     const qmp = yield* QmpEvents.QmpEvents
-    const listeners: Array<EventListener.EventListener> = []
-    for (const s of specs) listeners.push(yield* qmp.listener(s.names, toFilter(s.pattern)))
-    const pending: Array<Array<number>> = specs.map(() => [])
-    const consumed: Array<Array<number>> = specs.map(() => [])
-    const accepted: Array<Array<number>> = specs.map(() => [])
+    const listeners = yield* listenersOf(qmp, specs)
+    const models: Array<Model> = specs.map(() => ({ pending: [], consumed: [], accepted: [], dropped: 0 }))
     const published: Array<number> = []
-    let next = 0
+    const numbered = numbering()
     for (const o of ops) {
       if (o._tag === "publish") {
-        const events = o.events.map((d) => QmpMessage.makeEvent(d.name, { serial: next++, tag: d.tag, n: d.n }))
+        const events = numbered(o.events)
         yield* qmp.publishAll(events)
         for (const e of events) {
           published.push(serial(e))
           specs.forEach((s, i) => {
-            if (accepts(s, e)) {
-              pending[i].push(serial(e))
-              accepted[i].push(serial(e))
+            if (!accepts(s, e)) return
+            const model = models[i]
+            model.accepted.push(serial(e))
+            if ("capacity" in s && model.pending.length >= (s.capacity ?? Infinity)) {
+              model.dropped++
+              if (s.strategy === "dropping") return
+              model.pending.shift()
             }
+            model.pending.push(serial(e))
           })
         }
         continue
       }
-      const i = o.listener % specs.length
-      const listener = listeners[i]
+      const model = models[o.listener % specs.length]
+      const listener = listeners[o.listener % specs.length]
       switch (o._tag) {
         case "take": {
-          if (pending[i].length === 0) break
+          if (model.pending.length === 0) break
           const got = serial(yield* takeNow(listener))
-          expect(got).toBe(pending[i].shift())
-          consumed[i].push(got)
+          expect(got).toBe(model.pending.shift())
+          model.consumed.push(got)
           break
         }
         case "stream": {
-          const k = Math.min(o.n, pending[i].length)
+          const k = Math.min(o.n, model.pending.length)
           if (k === 0) break
           const got = yield* pull(listener, k)
-          expect(got).toEqual(pending[i].splice(0, k))
-          consumed[i].push(...got)
+          expect(got).toEqual(model.pending.splice(0, k))
+          model.consumed.push(...got)
           break
         }
         case "clear": {
           const got = serials(yield* listener.clear)
-          expect(got).toEqual(pending[i])
-          pending[i] = []
-          consumed[i].push(...got)
+          expect(got).toEqual(model.pending)
+          model.pending = []
+          model.consumed.push(...got)
           break
         }
         case "isEmpty": {
-          expect(yield* listener.isEmpty).toBe(pending[i].length === 0)
+          expect(yield* listener.isEmpty).toBe(model.pending.length === 0)
           break
         }
       }
+      expect(yield* listener.dropped).toBe(model.dropped)
     }
-    return { qmp, listeners, consumed, accepted, published }
+    return { qmp, listeners, models, published }
   })
 
 describe("every listener receives exactly the events it accepts, in order, each exactly once", () => {
@@ -182,15 +215,16 @@ describe("every listener receives exactly the events it accepts, in order, each 
     ([specs, ops]) =>
       withEvents(() =>
         Effect.gen(function*() {
-          const { accepted, consumed, listeners, published, qmp } = yield* runOps(specs, ops)
+          const { listeners, models, published, qmp } = yield* runOps(specs, ops)
           for (let i = 0; i < specs.length; i++) {
             const listener = listeners[i]
+            const { accepted, consumed } = models[i]
             const rest = serials(yield* listener.clear)
             // taken + streamed + cleared + still pending == accepted, in order, no duplicates
-            const all = [...consumed[i], ...rest]
-            expect(all).toEqual(accepted[i])
+            const all = [...consumed, ...rest]
+            expect(all).toEqual(accepted)
             expect(new Set(all).size).toBe(all.length)
-            expect(serials(yield* listener.history)).toEqual(accepted[i])
+            expect(serials(yield* listener.history)).toEqual(accepted)
             expect(yield* listener.dropped).toBe(0)
             expect(yield* listener.isEmpty).toBe(true)
           }
@@ -208,60 +242,13 @@ describe("every listener receives exactly the events it accepts, in order, each 
     ([specs, ops]) =>
       withEvents(() =>
         Effect.gen(function*() {
-          const qmp = yield* QmpEvents.QmpEvents
-          const listeners: Array<EventListener.EventListener> = []
-          for (const s of specs) {
-            listeners.push(
-              yield* qmp.listener(s.names, toFilter(s.pattern), {
-                capacity: s.capacity,
-                strategy: s.strategy,
-                historyLimit: s.historyLimit
-              })
-            )
-          }
-          const pending: Array<Array<number>> = specs.map(() => [])
-          const history: Array<Array<number>> = specs.map(() => [])
-          const dropped: Array<number> = specs.map(() => 0)
-          let next = 0
-          for (const o of ops) {
-            if (o._tag === "publish") {
-              const events = o.events.map((d) => QmpMessage.makeEvent(d.name, { serial: next++, tag: d.tag, n: d.n }))
-              yield* qmp.publishAll(events)
-              for (const e of events) {
-                specs.forEach((s, i) => {
-                  if (!accepts(s, e)) return
-                  history[i].push(serial(e))
-                  if (pending[i].length >= (s.capacity ?? Infinity)) {
-                    dropped[i]++
-                    if (s.strategy === "dropping") return
-                    pending[i].shift()
-                  }
-                  pending[i].push(serial(e))
-                })
-              }
-              continue
-            }
-            const i = o.listener % specs.length
-            const listener = listeners[i]
-            if (o._tag === "take" && pending[i].length > 0) {
-              expect(serial(yield* takeNow(listener))).toBe(pending[i].shift())
-            } else if (o._tag === "stream" && pending[i].length > 0) {
-              const k = Math.min(o.n, pending[i].length)
-              expect(yield* pull(listener, k)).toEqual(pending[i].splice(0, k))
-            } else if (o._tag === "clear") {
-              expect(serials(yield* listener.clear)).toEqual(pending[i])
-              pending[i] = []
-            } else if (o._tag === "isEmpty") {
-              expect(yield* listener.isEmpty).toBe(pending[i].length === 0)
-            }
-            expect(yield* listener.dropped).toBe(dropped[i])
-          }
+          const { listeners, models } = yield* runOps(specs, ops)
           for (let i = 0; i < specs.length; i++) {
             const limit = specs[i].historyLimit ?? 10_000
-            const newest = limit === 0 ? [] : history[i].slice(-limit)
+            const newest = limit === 0 ? [] : models[i].accepted.slice(-limit)
             expect(serials(yield* listeners[i].history)).toEqual(newest)
-            expect(yield* listeners[i].dropped).toBe(dropped[i])
-            expect(serials(yield* listeners[i].clear)).toEqual(pending[i])
+            expect(yield* listeners[i].dropped).toBe(models[i].dropped)
+            expect(serials(yield* listeners[i].clear)).toEqual(models[i].pending)
           }
         })
       ),
@@ -283,13 +270,9 @@ describe("every listener receives exactly the events it accepts, in order, each 
       withEvents(() =>
         Effect.gen(function*() {
           const qmp = yield* QmpEvents.QmpEvents
-          let next = 0
-          const events = batches.map((batch) =>
-            batch.map((d) => QmpMessage.makeEvent(d.name, { serial: next++, tag: d.tag, n: d.n }))
-          )
+          const events = batches.map(numbering())
           const expected = specs.map((s) => serials(events.flat().filter((e) => accepts(s, e))))
-          const listeners: Array<EventListener.EventListener> = []
-          for (const s of specs) listeners.push(yield* qmp.listener(s.names, toFilter(s.pattern)))
+          const listeners = yield* listenersOf(qmp, specs)
           // Each consumer reads exactly what its listener will accept: 0 in its plan is a `take`,
           // n > 0 a stream pull of up to n events; the plan repeats until everything is read.
           const consumers = yield* Effect.forEach(listeners, (listener, i) =>
