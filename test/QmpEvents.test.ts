@@ -3,7 +3,7 @@
  * The seed's tutorial, which drives it through a client, is in tutorial.test.ts.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Chunk, Deferred, Effect, Exit, Fiber, Option, Ref, Stream, TestClock } from "effect"
+import { Chunk, Deferred, Effect, Exit, Fiber, Ref, Stream } from "effect"
 import { EventListener, QmpError, QmpEvents, QmpMessage } from "../src/index.js"
 import { captureLogs } from "./support/logs.js"
 import { names, withEvents } from "./support/registry.js"
@@ -283,21 +283,6 @@ describe("dispatch", () => {
         expect(pending[0].data?.n).toBe(2345)
         expect((yield* qmp.events.history).at(-1)?.data?.n).toBe(12_344)
       })
-    ))
-
-  it.effect("take with a timeout, driven by TestClock", () =>
-    withEvents((qmp) =>
-      Effect.gen(function*() {
-        const listener = yield* qmp.listener("STOP")
-        const timedOut = yield* Effect.fork(Effect.timeoutOption(listener.take, "5 seconds"))
-        yield* TestClock.adjust("5 seconds")
-        expect(yield* Fiber.join(timedOut)).toEqual(Option.none())
-        const inTime = yield* Effect.fork(Effect.timeoutOption(listener.take, "5 seconds"))
-        yield* TestClock.adjust("4 seconds")
-        yield* publish(qmp, "STOP")
-        const got = yield* Fiber.join(inTime)
-        expect(Option.map(got, (e) => e.event)).toEqual(Option.some("STOP"))
-      }).pipe(Effect.scoped)
     ))
 
   it.effect("publish returns only once every listener has been offered the event", () =>

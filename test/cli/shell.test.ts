@@ -120,7 +120,7 @@ describeQemu("qmp shell", () => {
       child.stdin.write("query-status\n") // and the input stays open
       yield* firstLine
       yield* vm.signal("SIGKILL")
-      expect(yield* exited.pipe(Effect.timeout("10 seconds"))).toBe(1)
+      expect(yield* exited).toBe(1)
       const lines = stdout.trim().split("\n").map((line) => JSON.parse(line))
       expect(lines[0]).toMatchObject({ status: "running" })
       expect(lines[1]).toMatchObject({ error: { class: "QmpDisconnected" } })
