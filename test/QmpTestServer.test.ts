@@ -404,58 +404,62 @@ describe("QmpTestServer", () => {
           .toBe("Block device src is in use")
       }))
 
-    it.scopedLive("a throttled backup progresses over real time; query-jobs shows its progress", () =>
+    it.scoped("a throttled backup progresses with the clock; query-jobs shows its progress", () =>
       Effect.gen(function*() {
         const { client, events } = yield* connect()
         const size = 4 * MiB
+        const speed = 8 * MiB
         const nodes = yield* nullNodes(client, { size })
         const listener = yield* events.listener()
         const completed = yield* events.listener("BLOCK_JOB_COMPLETED")
-        const started = Date.now()
-        yield* backup(client, "j1", nodes, { speed: 8 * MiB })
+        yield* backup(client, "j1", nodes, { speed })
         // Before the return: created, running and the drain's paused/running; the job goes on.
         expect(statuses(yield* listener.clear)).toEqual(["created", "running", "paused", "running"])
+        // The job moves every 100 ms of the clock, by what its speed allows, and reports whole 64 KiB
+        // clusters: 4 MiB at 8 MiB/s takes half a second.
         const progress: Array<number> = []
-        yield* until(
-          Effect.map(client.execute("query-jobs"), (jobs) => jobs as ReadonlyArray<Record<string, unknown>>),
-          (jobs) => {
-            if (jobs.length === 0) return true
-            expect(jobs).toEqual([{
-              "current-progress": expect.any(Number),
-              status: "running",
-              "total-progress": size,
-              type: "backup",
-              id: "j1"
-            }])
-            progress.push(jobs[0]["current-progress"] as number)
-            return false
-          }
-        )
-        const elapsed = Date.now() - started
-        expect(elapsed).toBeGreaterThanOrEqual(400)
-        expect(progress.length).toBeGreaterThan(5)
-        expect(progress).toEqual(progress.slice().sort((a, b) => a - b))
-        expect(new Set(progress).size).toBeGreaterThan(2)
-        expect(progress.every((p) => p < size && p % 65536 === 0)).toBe(true)
+        for (let millis = 50; millis < 500; millis += 50) {
+          yield* TestClock.adjust("50 millis")
+          const jobs = (yield* client.execute("query-jobs")) as ReadonlyArray<Record<string, unknown>>
+          expect(jobs).toEqual([{
+            "current-progress": expect.any(Number),
+            status: "running",
+            "total-progress": size,
+            type: "backup",
+            id: "j1"
+          }])
+          progress.push(jobs[0]["current-progress"] as number)
+        }
+        const cluster = 65536
+        const expected = (millis: number) => Math.floor(speed * Math.floor(millis / 100) / 10 / cluster) * cluster
+        expect(progress).toEqual([50, 100, 150, 200, 250, 300, 350, 400, 450].map(expected))
+        expect(new Set(progress).size).toBe(5)
+        expect(progress.every((p) => p < size && p % cluster === 0)).toBe(true)
+        expect(yield* completed.isEmpty).toBe(true)
+        yield* TestClock.adjust("50 millis")
         expect((yield* completed.take).data).toEqual({
           device: "j1",
           len: size,
           offset: size,
-          speed: 8 * MiB,
+          speed,
           type: "backup"
         })
         expect(statuses(yield* listener.clear)).toEqual(["waiting", "pending", "concluded", "null"])
+        expect(yield* client.execute("query-jobs")).toEqual([])
       }))
 
-    it.scopedLive("job-pause, job-resume, block-job-set-speed and block-job-cancel, with their events before the return", () =>
+    it.scoped("job-pause, job-resume, block-job-set-speed and block-job-cancel, with their events before the return", () =>
       Effect.gen(function*() {
         const { client, listener } = yield* runningJob("j3")
+        yield* TestClock.adjust("300 millis")
         yield* client.execute("job-pause", { id: "j3" })
         expect(statuses(yield* listener.clear)).toEqual(["paused"])
         expect((yield* refusal(client.execute("job-pause", { id: "j3" }))).desc).toBe("Job is already paused")
         const [paused] = (yield* client.execute("query-block-jobs")) as ReadonlyArray<Record<string, unknown>>
         expect(paused).toMatchObject({ device: "j3", status: "paused", paused: true, busy: false, speed: MiB })
-        yield* Effect.sleep("250 millis")
+        expect(paused.offset).toBeGreaterThan(0)
+        // A second at 1 MiB/s would move a running job by 1 MiB: a paused one stays where it was.
+        yield* TestClock.adjust("1 second")
         const [still] = (yield* client.execute("query-block-jobs")) as ReadonlyArray<Record<string, unknown>>
         expect(still.offset).toBe(paused.offset)
         yield* client.execute("job-resume", { id: "j3" })
