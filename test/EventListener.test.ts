@@ -3,36 +3,16 @@
  * registry it is registered with, so every test runs a fresh `QmpEvents.layer` and publishes.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Cause, Chunk, Effect, Exit, Fiber, Option, Stream, TestClock } from "effect"
-import type { Scope } from "effect"
-import { EventFilter, EventListener, QmpError, QmpEvents, QmpMessage } from "../src/index.js"
+import { Cause, Effect, Exit, Fiber, Option, Stream, TestClock } from "effect"
+import { EventFilter, EventListener, QmpError, QmpMessage } from "../src/index.js"
+import { collect, serial, serials, takeNow, withEvents } from "./support/registry.js"
 
 type QmpEvent = QmpMessage.QmpEvent
 
-/** Runs a test with a fresh registry; listeners live in the test's own scope, inside the layer's. */
-const withEvents = <A, E>(
-  body: (qmp: QmpEvents.Service) => Effect.Effect<A, E, Scope.Scope | QmpEvents.QmpEvents>
-) => Effect.flatMap(QmpEvents.QmpEvents, body).pipe(Effect.scoped, Effect.provide(QmpEvents.layer))
-
 /** An event whose data carries a serial number, to tell events apart. */
 const ev = (name: string, serial: number): QmpEvent => QmpMessage.makeEvent(name, { serial }, 1_732_523_456_000)
-const serial = (event: QmpEvent): unknown => event.data?.serial
-const serials = (events: Iterable<QmpEvent>): Array<unknown> => Array.from(events, serial)
 const range = (n: number, name = "E"): Array<QmpEvent> => Array.from({ length: n }, (_, i) => ev(name, i))
 const upTo = (from: number, to: number): Array<number> => Array.from({ length: to - from }, (_, i) => from + i)
-
-/**
- * `take`, when an event must be pending already: fails the test at once instead of waiting (a `take`
- * that waits would hang the test, since `Effect.timeout` never fires on TestClock).
- */
-const takeNow = (listener: EventListener.EventListener) =>
-  Effect.raceFirst(
-    listener.take,
-    Effect.yieldNow().pipe(Effect.repeatN(50), Effect.zipRight(Effect.dieMessage("take waited: no event pending")))
-  )
-
-const collect = (listener: EventListener.EventListener, n: number) =>
-  listener.stream.pipe(Stream.take(n), Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
 
 /** Asserts that `self` dies with an IllegalArgumentException whose message mentions `mention`. */
 const diesWithIllegalArgument = <A, E, R>(self: Effect.Effect<A, E, R>, mention: string) =>

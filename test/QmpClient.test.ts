@@ -3,45 +3,21 @@
  * bad input, hang-ups at awkward moments, silence). The real-QEMU suite is in test/qemu/.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Either, Exit, Fiber, Layer, Logger, LogLevel, Stream } from "effect"
+import { Chunk, Duration, Effect, Either, Exit, Fiber, LogLevel, Option, Stream, TestClock } from "effect"
 import * as Net from "node:net"
 import * as Path from "node:path"
 import { EventListener, QmpClient, QmpEvents, QmpMessage } from "../src/index.js"
 import * as QmpTestServer from "../src/testing/QmpTestServer.js"
+import { attempt, connect } from "./support/connect.js"
+import { captureLogs } from "./support/logs.js"
 
 const MiB = 1024 * 1024
 
-interface Connected {
-  readonly server: QmpTestServer.Service
-  readonly conn: QmpTestServer.Connection
-  readonly client: QmpClient.Service
-  readonly events: QmpEvents.Service
-  readonly negotiation: QmpTestServer.ReceivedCommand
-}
-
-/** A test server, a registry, and a client connected to it; the negotiation is what the client sent. */
-const connect = (options: QmpClient.Options & { readonly capabilities?: ReadonlyArray<string> } = {}) =>
+/** `connect`, plus the server's side of the connection and the `qmp_capabilities` the client sent. */
+const connected = (serverOptions: QmpTestServer.Options = {}, clientOptions: QmpClient.Options = {}) =>
   Effect.gen(function*() {
-    const { capabilities, ...clientOptions } = options
-    const server = yield* QmpTestServer.make(capabilities === undefined ? {} : { capabilities })
-    const events = yield* QmpEvents.make
-    const client = yield* QmpClient.make(server.address, clientOptions).pipe(
-      Effect.provideService(QmpEvents.QmpEvents, events)
-    )
-    const conn = yield* server.accept
-    const negotiation = yield* server.nextCommand
-    return { server, conn, client, events, negotiation } satisfies Connected
-  })
-
-/** Connecting to `address` in the background: the test scripts the server. */
-const attempt = (address: QmpClient.Service["address"], options: QmpClient.Options = {}) =>
-  Effect.gen(function*() {
-    const events = yield* QmpEvents.make
-    const fiber = yield* QmpClient.make(address, options).pipe(
-      Effect.provideService(QmpEvents.QmpEvents, events),
-      Effect.fork
-    )
-    return { fiber, events }
+    const { client, events, server } = yield* connect(serverOptions, clientOptions)
+    return { client, events, server, conn: yield* server.accept, negotiation: yield* server.nextCommand }
   })
 
 /** The arguments of a received command, for tests that know what they sent. */
@@ -54,32 +30,11 @@ const original = <E>(error: E): E => (error as any)?.[Symbol.for("effect/Origina
 const event = (name: string, data?: Record<string, unknown>): QmpMessage.QmpEvent =>
   QmpMessage.makeEvent(name, data, 1_700_000_000_000)
 
-interface LogEntry {
-  readonly level: string
-  readonly message: string
-  readonly annotations: Record<string, unknown>
-}
-
-/** Runs `effect` with every log line (debug and up) collected into `logs`. */
-const withLogs = <A, E, R>(f: (logs: Array<LogEntry>) => Effect.Effect<A, E, R>) => {
-  const logs: Array<LogEntry> = []
-  const collector = Logger.make(({ annotations, logLevel, message }) => {
-    logs.push({
-      level: logLevel.label,
-      message: (Array.isArray(message) ? message : [message]).map(String).join(" "),
-      annotations: Object.fromEntries(annotations)
-    })
-  })
-  return f(logs).pipe(
-    Effect.provide(Layer.merge(Logger.replace(Logger.defaultLogger, collector), Logger.minimumLogLevel(LogLevel.Debug)))
-  )
-}
-
 describe("QmpClient (QmpTestServer)", () => {
   describe("connecting", () => {
     it.scopedLive("reads the greeting and enables oob when it is offered", () =>
       Effect.gen(function*() {
-        const { client, negotiation, server } = yield* connect()
+        const { client, negotiation, server } = yield* connected()
         expect(negotiation.message).toMatchObject({ execute: "qmp_capabilities", arguments: { enable: ["oob"] } })
         expect(typeof negotiation.id).toBe("string")
         expect(client.oob).toBe(true)
@@ -94,7 +49,7 @@ describe("QmpClient (QmpTestServer)", () => {
 
     it.scopedLive("does not ask for oob when the greeting does not offer it", () =>
       Effect.gen(function*() {
-        const { client, negotiation } = yield* connect({ capabilities: [] })
+        const { client, negotiation } = yield* connected({ capabilities: [] })
         expect(negotiation.arguments).toBeUndefined()
         expect(negotiation.message.arguments).toBeUndefined()
         expect(client.oob).toBe(false)
@@ -124,20 +79,28 @@ describe("QmpClient (QmpTestServer)", () => {
         expect(error.message).toContain(`tcp:127.0.0.1:${port}`)
       }))
 
-    it.scopedLive("a server that never greets fails with QmpConnectError NoGreeting within connectTimeout", () =>
-      Effect.gen(function*() {
+    it.scoped("a server that never greets fails with QmpConnectError NoGreeting within connectTimeout", () => {
+      const logs = captureLogs()
+      return Effect.gen(function*() {
         const server = yield* QmpTestServer.make({ greeting: false })
-        const started = Date.now()
-        const { fiber } = yield* attempt(server.address, { connectTimeout: "300 millis" })
+        expect(server.greeting).toBeUndefined()
+        const { fiber } = yield* attempt(server.address, { connectTimeout: "300 millis" }).pipe(
+          Effect.provide(logs.layer)
+        )
         const conn = yield* server.accept
+        // Once the client drops an event sent before any greeting, it is connected and waiting for one.
+        yield* conn.send(event("EARLY"))
+        yield* logs.logged("Dropped an event that came before the greeting")
+        yield* TestClock.adjust("299 millis")
+        expect(yield* Fiber.poll(fiber)).toEqual(Option.none())
+        yield* TestClock.adjust("1 millis")
         const error = yield* Effect.flip(Fiber.join(fiber))
-        const elapsed = Date.now() - started
         expect(error).toMatchObject({ _tag: "QmpConnectError", reason: "NoGreeting" })
         expect(error.message).toContain("another client probably holds this QMP socket")
-        expect(elapsed).toBeLessThan(300 + 2_000)
         // The failed attempt let go of the socket at once.
         yield* conn.closed
-      }))
+      })
+    })
 
     it.scopedLive("a greeting that is not QMP fails with QmpNegotiationError BadGreeting; the registry is not ended", () =>
       Effect.gen(function*() {
@@ -156,19 +119,18 @@ describe("QmpClient (QmpTestServer)", () => {
 
     it.scopedLive("an event before the greeting is dropped (logged); the greeting after it is read", () =>
       Effect.gen(function*() {
-        const logs: Array<string> = []
-        const logger = Logger.make(({ message }) => logs.push(String(message)))
+        const logs = captureLogs()
         const greeting = QmpTestServer.makeGreeting()
         const server = yield* QmpTestServer.make({
           greeting: JSON.stringify(QmpMessage.makeEvent("RESUME")) + "\r\n" + JSON.stringify(greeting) + "\r\n"
         })
         const { events, fiber } = yield* attempt(server.address).pipe(
-          Effect.provide(Logger.replace(Logger.defaultLogger, logger))
+          Effect.provide(logs.layer)
         )
         const client = yield* Fiber.join(fiber)
         expect(client.greeting).toEqual(greeting)
         expect(yield* client.execute("query-status")).toMatchObject({ status: "running" })
-        expect(logs).toContain("Dropped an event that came before the greeting")
+        expect(logs.messages()).toContain("Dropped an event that came before the greeting")
         expect(yield* events.events.history).toEqual([])
       }))
 
@@ -206,7 +168,7 @@ describe("QmpClient (QmpTestServer)", () => {
   describe("commands", () => {
     it.scopedLive("correlates concurrent calls by id, whatever the order of the replies", () =>
       Effect.gen(function*() {
-        const { client, conn, server } = yield* connect()
+        const { client, conn, server } = yield* connected()
         for (const name of ["a", "b", "c"]) yield* server.handle(`cmd-${name}`, QmpTestServer.silent)
         const calls = yield* Effect.forEach(
           ["a", "b", "c"],
@@ -223,7 +185,7 @@ describe("QmpClient (QmpTestServer)", () => {
 
     it.scopedLive("QEMU's error reply fails the call with QmpExecuteError; the connection stays usable", () =>
       Effect.gen(function*() {
-        const { client, server } = yield* connect()
+        const { client, server } = yield* connected()
         const call = yield* Effect.fork(client.execute("nope"))
         expect((yield* server.nextCommand).command).toBe("nope")
         const error = yield* Effect.flip(Fiber.join(call))
@@ -240,7 +202,7 @@ describe("QmpClient (QmpTestServer)", () => {
 
     it.scopedLive("executeOob writes exec-oob with an id", () =>
       Effect.gen(function*() {
-        const { client, server } = yield* connect()
+        const { client, server } = yield* connected()
         yield* server.handle("query-yank", () => Effect.succeed([]), { oob: true })
         const call = yield* Effect.fork(client.executeOob("query-yank"))
         const command = yield* server.nextCommand
@@ -250,31 +212,35 @@ describe("QmpClient (QmpTestServer)", () => {
         expect(yield* Fiber.join(call)).toEqual([])
       }))
 
-    it.scopedLive("a late reply after QmpTimeoutError is dropped without disturbing later calls", () =>
-      withLogs((logs) =>
-        Effect.gen(function*() {
-          const { client, conn, server } = yield* connect()
-          yield* server.handle("slow", QmpTestServer.silent)
-          yield* server.handle("next", QmpTestServer.silent)
-          const slow = yield* Effect.fork(client.execute("slow", undefined, { timeout: "200 millis" }))
-          const slowCommand = yield* server.nextCommand
-          const error = yield* Effect.flip(Fiber.join(slow))
-          expect(error).toMatchObject({ _tag: "QmpTimeoutError", command: "slow", timeout: "200ms" })
-          expect(error.message).toContain("may still complete")
+    it.scoped("a late reply after QmpTimeoutError is dropped without disturbing later calls", () => {
+      const logs = captureLogs({ minimumLevel: LogLevel.Debug })
+      return Effect.gen(function*() {
+        const { client, conn, server } = yield* connected()
+        yield* server.handle("slow", QmpTestServer.silent)
+        yield* server.handle("next", QmpTestServer.silent)
+        const slow = yield* Effect.fork(client.execute("slow", undefined, { timeout: "200 millis" }))
+        const slowCommand = yield* server.nextCommand
+        // The call times out when the clock reaches its timeout, not before.
+        yield* TestClock.adjust("199 millis")
+        expect(yield* Fiber.poll(slow)).toEqual(Option.none())
+        yield* TestClock.adjust("1 millis")
+        const error = yield* Effect.flip(Fiber.join(slow))
+        expect(error).toMatchObject({ _tag: "QmpTimeoutError", command: "slow", timeout: "200ms" })
+        expect(error.message).toContain("may still complete")
 
-          const next = yield* Effect.fork(client.execute("next"))
-          const nextCommand = yield* server.nextCommand
-          // The late reply first, then the reply to the next call.
-          yield* conn.send({ return: "late", id: slowCommand.id }, { return: "mine", id: nextCommand.id })
-          expect(yield* Fiber.join(next)).toBe("mine")
-          expect(logs.some((l) => l.level === "DEBUG" && l.message.includes("late reply"))).toBe(true)
-          expect(logs.filter((l) => l.level === "WARN")).toEqual([])
-        })
-      ))
+        const next = yield* Effect.fork(client.execute("next"))
+        const nextCommand = yield* server.nextCommand
+        // The late reply first, then the reply to the next call.
+        yield* conn.send({ return: "late", id: slowCommand.id }, { return: "mine", id: nextCommand.id })
+        expect(yield* Fiber.join(next)).toBe("mine")
+        expect(logs.messages("DEBUG").some((message) => message.includes("late reply"))).toBe(true)
+        expect(logs.messages("WARN")).toEqual([])
+      }).pipe(Effect.provide(logs.layer))
+    })
 
     it.scopedLive("an interrupted call's late reply is dropped too", () =>
       Effect.gen(function*() {
-        const { client, conn, server } = yield* connect()
+        const { client, conn, server } = yield* connected()
         yield* server.handle("abandoned", QmpTestServer.silent)
         yield* server.handle("next", QmpTestServer.silent)
         const call = yield* Effect.fork(client.execute("abandoned"))
@@ -288,7 +254,7 @@ describe("QmpClient (QmpTestServer)", () => {
 
     it.scopedLive("200 concurrent calls each get their own reply", () =>
       Effect.gen(function*() {
-        const { client, conn, server } = yield* connect()
+        const { client, conn, server } = yield* connected()
         yield* server.handle("echo", QmpTestServer.silent)
         const calls = yield* Effect.fork(
           Effect.forEach(
@@ -308,7 +274,7 @@ describe("QmpClient (QmpTestServer)", () => {
   describe("events", () => {
     it.scopedLive("an event sent before a return is in every listener when execute returns (separate chunks)", () =>
       Effect.gen(function*() {
-        const { client, events, server } = yield* connect()
+        const { client, events, server } = yield* connected()
         yield* server.handle("stop", (_, ctx) =>
           ctx.emit("STOP").pipe(
             Effect.zipRight(Effect.sleep("30 millis")),
@@ -326,7 +292,7 @@ describe("QmpClient (QmpTestServer)", () => {
 
     it.scopedLive("5 000 events written before a return are all in history when execute returns", () =>
       Effect.gen(function*() {
-        const { client, events, server } = yield* connect()
+        const { client, events, server } = yield* connected()
         const flood = Array.from(
           { length: 5_000 },
           (_, n) => event("JOB_STATUS_CHANGE", { id: `job${n}`, status: "running" })
@@ -349,7 +315,7 @@ describe("QmpClient (QmpTestServer)", () => {
 
     it.scopedLive("a multi-byte character split across two writes decodes correctly", () =>
       Effect.gen(function*() {
-        const { client, conn, events, server } = yield* connect()
+        const { client, conn, events, server } = yield* connected()
         yield* server.handle("echo", QmpTestServer.silent)
         const text = "ünïcödé € 𝄞 😀 名前"
         const call = yield* Effect.fork(client.execute("echo"))
@@ -419,37 +385,36 @@ describe("QmpClient (QmpTestServer)", () => {
   })
 
   describe("bad input", () => {
-    it.scopedLive("a message of unknown shape, a malformed event, a reply with an unknown id: logged and dropped", () =>
-      withLogs((logs) =>
-        Effect.gen(function*() {
-          const { client, events, server } = yield* connect()
-          yield* server.handle("query-status", (_, ctx) =>
-            Effect.zipRight(
-              ctx.connection.send(
-                { hello: "world" },
-                { event: "BROKEN", data: {} },
-                { return: { status: "stolen" }, id: "nobody-asked" },
-                { return: { status: "running" }, id: ctx.command.id }
-              ),
-              ctx.noReply
-            ))
-          const call = yield* Effect.fork(client.execute("query-status"))
-          expect(yield* Fiber.join(call)).toEqual({ status: "running" })
-          expect(yield* events.events.history).toEqual([])
-          const warnings = logs.filter((l) => l.level === "WARN").map((l) => l.message)
-          expect(warnings).toEqual([
-            "Dropped a message of unknown shape",
-            "Dropped a malformed event",
-            "Dropped a reply that answers no pending command (unknown id)"
-          ])
-          expect(String(logs.find((l) => l.message === "Dropped a malformed event")?.annotations.detail))
-            .toContain("timestamp")
-        })
-      ))
+    it.scopedLive("a message of unknown shape, a malformed event, a reply with an unknown id: logged and dropped", () => {
+      const logs = captureLogs({ minimumLevel: LogLevel.Debug })
+      return Effect.gen(function*() {
+        const { client, events, server } = yield* connected()
+        yield* server.handle("query-status", (_, ctx) =>
+          Effect.zipRight(
+            ctx.connection.send(
+              { hello: "world" },
+              { event: "BROKEN", data: {} },
+              { return: { status: "stolen" }, id: "nobody-asked" },
+              { return: { status: "running" }, id: ctx.command.id }
+            ),
+            ctx.noReply
+          ))
+        const call = yield* Effect.fork(client.execute("query-status"))
+        expect(yield* Fiber.join(call)).toEqual({ status: "running" })
+        expect(yield* events.events.history).toEqual([])
+        expect(logs.messages("WARN")).toEqual([
+          "Dropped a message of unknown shape",
+          "Dropped a malformed event",
+          "Dropped a reply that answers no pending command (unknown id)"
+        ])
+        expect(String(logs.entries.find((l) => l.message === "Dropped a malformed event")?.annotations.detail))
+          .toContain("timestamp")
+      }).pipe(Effect.provide(logs.layer))
+    })
 
     it.scopedLive("a malformed reply with a pending call's id fails that call with MalformedReply; the rest goes on", () =>
       Effect.gen(function*() {
-        const { client, server } = yield* connect()
+        const { client, server } = yield* connected()
         yield* server.handle(
           "query-status",
           (_, ctx) => ctx.replyRaw({ error: { desc: "an error without a class" }, id: ctx.command.id })
@@ -470,7 +435,7 @@ describe("QmpClient (QmpTestServer)", () => {
     ) =>
       it.scopedLive(name, () =>
         Effect.gen(function*() {
-          const { client, conn, events, server } = yield* connect()
+          const { client, conn, events, server } = yield* connected()
           yield* server.handle("query-status", (_, ctx) =>
             Effect.zipRight(ctx.connection.raw(line + "\r\n"), ctx.noReply))
           const listener = yield* events.listener()
@@ -495,7 +460,7 @@ describe("QmpClient (QmpTestServer)", () => {
       "a 64 MiB line without a newline is rejected at maxMessageBytes while RSS grows < 48 MB",
       () =>
         Effect.gen(function*() {
-          const { client, conn, events, server } = yield* connect()
+          const { client, conn, events, server } = yield* connected()
           yield* server.handle("query-qmp-schema", QmpTestServer.silent)
           const call = yield* Effect.fork(client.execute("query-qmp-schema"))
           yield* server.nextCommand
@@ -524,7 +489,7 @@ describe("QmpClient (QmpTestServer)", () => {
 
     it.scopedLive("a line over a small maxMessageBytes is rejected even when it is complete", () =>
       Effect.gen(function*() {
-        const { client, server } = yield* connect({ maxMessageBytes: 1024 })
+        const { client, server } = yield* connected({}, { maxMessageBytes: 1024 })
         yield* server.handle("query-status", () => Effect.succeed("y".repeat(2000)))
         const call = yield* Effect.fork(client.execute("query-status"))
         expect((yield* server.nextCommand).command).toBe("query-status")
@@ -538,7 +503,7 @@ describe("QmpClient (QmpTestServer)", () => {
   describe("end of the connection", () => {
     it.scopedLive("a hang-up in the middle of a line fails pending calls and ends listeners with QmpDisconnected", () =>
       Effect.gen(function*() {
-        const { client, conn, events, server } = yield* connect()
+        const { client, conn, events, server } = yield* connected()
         yield* server.handle("query-status", QmpTestServer.silent)
         const listener = yield* events.listener()
         const call = yield* Effect.fork(client.execute("query-status"))
@@ -558,7 +523,7 @@ describe("QmpClient (QmpTestServer)", () => {
 
     it.scopedLive("quit succeeds when the server hangs up right after SHUTDOWN, before quit's return", () =>
       Effect.gen(function*() {
-        const { client, events, server } = yield* connect()
+        const { client, events, server } = yield* connected()
         yield* server.handle("query-status", QmpTestServer.silent)
         // SHUTDOWN, then the hang-up: quit's return never comes.
         yield* server.handle("quit", (_, ctx) =>
@@ -579,7 +544,7 @@ describe("QmpClient (QmpTestServer)", () => {
 
     it.scopedLive("a write after the server hung up fails with QmpDisconnected instead of hanging", () =>
       Effect.gen(function*() {
-        const { client, conn } = yield* connect()
+        const { client, conn } = yield* connected()
         yield* conn.destroy
         // Right away, before the client may have noticed, and after it has.
         const first = yield* Effect.flip(client.execute("query-status"))
@@ -594,7 +559,7 @@ describe("QmpClient (QmpTestServer)", () => {
 
     it.scopedLive("disconnect fails pending calls and ends listeners with QmpDisconnected Disconnected", () =>
       Effect.gen(function*() {
-        const { client, conn, events, server } = yield* connect()
+        const { client, conn, events, server } = yield* connected()
         yield* server.handle("query-status", QmpTestServer.silent)
         const listener = yield* events.listener()
         yield* server.emit(event("STOP"))
@@ -649,7 +614,7 @@ describe("QmpClient (QmpTestServer)", () => {
 
     it.scopedLive("executeOob after the server hung up fails fast with QmpDisconnected", () =>
       Effect.gen(function*() {
-        const { client, conn } = yield* connect()
+        const { client, conn } = yield* connected()
         yield* conn.hangUp
         const exit = yield* Effect.exit(client.closed)
         expect(Exit.isSuccess(exit)).toBe(true)

@@ -185,7 +185,7 @@ describe("isEvent agrees with the Event schema", () => {
 })
 
 // ---------------------------------------------------------------------------------------------
-// Real QEMU 7.2 messages (QEMU-NOTES.md)
+// Messages as a real QEMU 7.2 writes them, copied from its QMP socket
 // ---------------------------------------------------------------------------------------------
 
 describe("the schemas decode what QEMU 7.2 sends", () => {
@@ -241,7 +241,7 @@ describe("the schemas decode what QEMU 7.2 sends", () => {
     )
     expect(idless).toEqual({ error: { class: "GenericError", desc: "JSON parse error, expecting value" } })
     expect("id" in idless).toBe(false)
-    // A malformed error (semantics 8): no class, or no desc
+    // A malformed error (the README's "Bad input": it fails the call it answers): no class, or no desc
     expect(rejects(QmpMessage.ErrorResponse, { error: { desc: "x" }, id: 1 })).toBe(true)
     expect(rejects(QmpMessage.ErrorResponse, { error: { class: "GenericError" }, id: 1 })).toBe(true)
     expect(rejects(QmpMessage.ErrorResponse, { error: "GenericError", id: 1 })).toBe(true)
@@ -278,7 +278,7 @@ describe("the schemas decode what QEMU 7.2 sends", () => {
       expect(event).toEqual(raw)
       expect(QmpMessage.isEvent(raw)).toBe(true)
       expect(QmpMessage.explain(QmpMessage.Event, raw)).toBeUndefined()
-      // JsonObject does not copy: the decoded data is the parsed object (semantics 2)
+      // JsonObject does not copy: the decoded data is the parsed object, which every listener shares
       const again = Schema.decodeUnknownSync(QmpMessage.Event)(raw)
       if (raw.data !== undefined) expect(again.data).toBe(raw.data)
     }

@@ -1,15 +1,17 @@
 /**
- * Semantics 1, 4 and 9 as properties: for random listeners and random sequences of operations
+ * The registry's promises as properties: for random listeners and random sequences of operations
  * (publish batches, take, stream pulls, clear), every listener receives exactly the events it
- * accepts, in order, each exactly once, whichever way they are consumed.
+ * accepts, in order, each exactly once, whichever way they are consumed; its history keeps every
+ * accepted event, witnessed or not, up to its limit; and a bounded listener drops exactly what its
+ * strategy says, and counts it.
  *
  * Each published event carries a unique serial in its data; a model computed independently of the
  * library (names, then the data pattern) says which serials each listener must see.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
-import { Chunk, Effect, FastCheck as fc, Fiber, Stream } from "effect"
-import type { Scope } from "effect"
+import { Effect, FastCheck as fc, Fiber } from "effect"
 import { EventFilter, EventListener, QmpEvents, QmpMessage } from "../src/index.js"
+import { collect, serial, serials, takeNow, withEvents } from "./support/registry.js"
 
 type QmpEvent = QmpMessage.QmpEvent
 
@@ -104,16 +106,6 @@ const accepts = (s: Spec, event: QmpEvent): boolean => {
 const toFilter = (p: Pattern | undefined): EventFilter.EventFilter | undefined =>
   p === undefined ? undefined : EventFilter.data(p)
 
-const serial = (event: QmpEvent): number => event.data?.serial as number
-const serials = (events: Iterable<QmpEvent>): Array<number> => Array.from(events, serial)
-
-/** `take` when the model says an event is pending: dies rather than wait (TestClock never times out). */
-const takeNow = (listener: EventListener.EventListener) =>
-  Effect.raceFirst(
-    listener.take,
-    Effect.yieldNow().pipe(Effect.repeatN(50), Effect.zipRight(Effect.dieMessage("take waited: no event pending")))
-  )
-
 /** Joins a consumer that must finish once everything is published: dies rather than hang. */
 const joinSoon = <A, E>(fiber: Fiber.Fiber<A, E>) =>
   Effect.raceFirst(
@@ -121,94 +113,126 @@ const joinSoon = <A, E>(fiber: Fiber.Fiber<A, E>) =>
     Effect.yieldNow().pipe(Effect.repeatN(1000), Effect.zipRight(Effect.dieMessage("a consumer is still waiting")))
   )
 
-const pull = (listener: EventListener.EventListener, n: number) =>
-  listener.stream.pipe(Stream.take(n), Stream.runCollect, Effect.map((chunk) => serials(Chunk.toReadonlyArray(chunk))))
+/** Turns drafts into events, numbered in order across calls: every event's serial is unique. */
+const numbering = () => {
+  let next = 0
+  return (drafts: ReadonlyArray<Draft>): Array<QmpEvent> =>
+    drafts.map((d) => QmpMessage.makeEvent(d.name, { serial: next++, tag: d.tag, n: d.n }))
+}
 
-/** Sequential run of `ops`, checking every step against the model; returns what each listener consumed. */
-const runOps = (specs: ReadonlyArray<Spec>, ops: ReadonlyArray<Op>) =>
+/** Registers a listener for each spec, with its bounds if it has any. */
+const listenersOf = (qmp: QmpEvents.Service, specs: ReadonlyArray<Spec | BoundedSpec>) =>
+  Effect.forEach(specs, (s) =>
+    qmp.listener(
+      s.names,
+      toFilter(s.pattern),
+      "capacity" in s ? { capacity: s.capacity, strategy: s.strategy, historyLimit: s.historyLimit } : undefined
+    ))
+
+const pull = (listener: EventListener.EventListener, n: number) => Effect.map(collect(listener, n), serials)
+
+/** What the model says of one listener. */
+interface Model {
+  /** In its queue now, oldest first. */
+  pending: Array<number>
+  /** Taken, streamed or cleared so far, in that order. */
+  readonly consumed: Array<number>
+  /** Every event it accepted, whether it kept it or dropped it (before any history limit). */
+  readonly accepted: Array<number>
+  dropped: number
+}
+
+/**
+ * Runs `ops` one at a time, checking each step against the model (a bounded listener drops as its
+ * strategy says: "sliding" the oldest pending, "dropping" the newcomer); gives the model at the end.
+ */
+const runOps = (specs: ReadonlyArray<Spec | BoundedSpec>, ops: ReadonlyArray<Op>) =>
   Effect.gen(function*() {
     const qmp = yield* QmpEvents.QmpEvents
-    const listeners: Array<EventListener.EventListener> = []
-    for (const s of specs) listeners.push(yield* qmp.listener(s.names, toFilter(s.pattern)))
-    const pending: Array<Array<number>> = specs.map(() => [])
-    const consumed: Array<Array<number>> = specs.map(() => [])
-    const accepted: Array<Array<number>> = specs.map(() => [])
+    const listeners = yield* listenersOf(qmp, specs)
+    const models: Array<Model> = specs.map(() => ({ pending: [], consumed: [], accepted: [], dropped: 0 }))
     const published: Array<number> = []
-    let next = 0
+    const numbered = numbering()
     for (const o of ops) {
       if (o._tag === "publish") {
-        const events = o.events.map((d) => QmpMessage.makeEvent(d.name, { serial: next++, tag: d.tag, n: d.n }))
+        const events = numbered(o.events)
         yield* qmp.publishAll(events)
         for (const e of events) {
           published.push(serial(e))
           specs.forEach((s, i) => {
-            if (accepts(s, e)) {
-              pending[i].push(serial(e))
-              accepted[i].push(serial(e))
+            if (!accepts(s, e)) return
+            const model = models[i]
+            model.accepted.push(serial(e))
+            if ("capacity" in s && model.pending.length >= (s.capacity ?? Infinity)) {
+              model.dropped++
+              if (s.strategy === "dropping") return
+              model.pending.shift()
             }
+            model.pending.push(serial(e))
           })
         }
         continue
       }
-      const i = o.listener % specs.length
-      const listener = listeners[i]
+      const model = models[o.listener % specs.length]
+      const listener = listeners[o.listener % specs.length]
       switch (o._tag) {
         case "take": {
-          if (pending[i].length === 0) break
+          if (model.pending.length === 0) break
           const got = serial(yield* takeNow(listener))
-          expect(got).toBe(pending[i].shift())
-          consumed[i].push(got)
+          expect(got).toBe(model.pending.shift())
+          model.consumed.push(got)
           break
         }
         case "stream": {
-          const k = Math.min(o.n, pending[i].length)
+          const k = Math.min(o.n, model.pending.length)
           if (k === 0) break
           const got = yield* pull(listener, k)
-          expect(got).toEqual(pending[i].splice(0, k))
-          consumed[i].push(...got)
+          expect(got).toEqual(model.pending.splice(0, k))
+          model.consumed.push(...got)
           break
         }
         case "clear": {
           const got = serials(yield* listener.clear)
-          expect(got).toEqual(pending[i])
-          pending[i] = []
-          consumed[i].push(...got)
+          expect(got).toEqual(model.pending)
+          model.pending = []
+          model.consumed.push(...got)
           break
         }
         case "isEmpty": {
-          expect(yield* listener.isEmpty).toBe(pending[i].length === 0)
+          expect(yield* listener.isEmpty).toBe(model.pending.length === 0)
           break
         }
       }
+      expect(yield* listener.dropped).toBe(model.dropped)
     }
-    return { qmp, listeners, consumed, accepted, published }
+    return { qmp, listeners, models, published }
   })
-
-const withRegistry = <A, E>(self: Effect.Effect<A, E, QmpEvents.QmpEvents | Scope.Scope>) =>
-  self.pipe(Effect.scoped, Effect.provide(QmpEvents.layer))
 
 describe("every listener receives exactly the events it accepts, in order, each exactly once", () => {
   it.effect.prop(
     "random listeners, random publishes, takes, stream pulls and clears",
     [fc.array(spec, { minLength: 1, maxLength: 4 }), fc.array(op, { maxLength: 30 })],
     ([specs, ops]) =>
-      withRegistry(Effect.gen(function*() {
-        const { accepted, consumed, listeners, published, qmp } = yield* runOps(specs, ops)
-        for (let i = 0; i < specs.length; i++) {
-          const listener = listeners[i]
-          const rest = serials(yield* listener.clear)
-          // taken + streamed + cleared + still pending == accepted, in order, no duplicates
-          const all = [...consumed[i], ...rest]
-          expect(all).toEqual(accepted[i])
-          expect(new Set(all).size).toBe(all.length)
-          expect(serials(yield* listener.history)).toEqual(accepted[i])
-          expect(yield* listener.dropped).toBe(0)
-          expect(yield* listener.isEmpty).toBe(true)
-        }
-        // the default listener hears everything
-        expect(serials(yield* qmp.events.history)).toEqual(published)
-        expect(serials(yield* qmp.events.clear)).toEqual(published)
-      })),
+      withEvents(() =>
+        Effect.gen(function*() {
+          const { listeners, models, published, qmp } = yield* runOps(specs, ops)
+          for (let i = 0; i < specs.length; i++) {
+            const listener = listeners[i]
+            const { accepted, consumed } = models[i]
+            const rest = serials(yield* listener.clear)
+            // taken + streamed + cleared + still pending == accepted, in order, no duplicates
+            const all = [...consumed, ...rest]
+            expect(all).toEqual(accepted)
+            expect(new Set(all).size).toBe(all.length)
+            expect(serials(yield* listener.history)).toEqual(accepted)
+            expect(yield* listener.dropped).toBe(0)
+            expect(yield* listener.isEmpty).toBe(true)
+          }
+          // the default listener hears everything
+          expect(serials(yield* qmp.events.history)).toEqual(published)
+          expect(serials(yield* qmp.events.clear)).toEqual(published)
+        })
+      ),
     { fastCheck: { numRuns: 100 } }
   )
 
@@ -216,63 +240,18 @@ describe("every listener receives exactly the events it accepts, in order, each 
     "bounded listeners drop exactly what their strategy says, and history keeps the newest",
     [fc.array(boundedSpec, { minLength: 1, maxLength: 4 }), fc.array(op, { maxLength: 30 })],
     ([specs, ops]) =>
-      withRegistry(Effect.gen(function*() {
-        const qmp = yield* QmpEvents.QmpEvents
-        const listeners: Array<EventListener.EventListener> = []
-        for (const s of specs) {
-          listeners.push(
-            yield* qmp.listener(s.names, toFilter(s.pattern), {
-              capacity: s.capacity,
-              strategy: s.strategy,
-              historyLimit: s.historyLimit
-            })
-          )
-        }
-        const pending: Array<Array<number>> = specs.map(() => [])
-        const history: Array<Array<number>> = specs.map(() => [])
-        const dropped: Array<number> = specs.map(() => 0)
-        let next = 0
-        for (const o of ops) {
-          if (o._tag === "publish") {
-            const events = o.events.map((d) => QmpMessage.makeEvent(d.name, { serial: next++, tag: d.tag, n: d.n }))
-            yield* qmp.publishAll(events)
-            for (const e of events) {
-              specs.forEach((s, i) => {
-                if (!accepts(s, e)) return
-                history[i].push(serial(e))
-                if (pending[i].length >= (s.capacity ?? Infinity)) {
-                  dropped[i]++
-                  if (s.strategy === "dropping") return
-                  pending[i].shift()
-                }
-                pending[i].push(serial(e))
-              })
-            }
-            continue
+      withEvents(() =>
+        Effect.gen(function*() {
+          const { listeners, models } = yield* runOps(specs, ops)
+          for (let i = 0; i < specs.length; i++) {
+            const limit = specs[i].historyLimit ?? 10_000
+            const newest = limit === 0 ? [] : models[i].accepted.slice(-limit)
+            expect(serials(yield* listeners[i].history)).toEqual(newest)
+            expect(yield* listeners[i].dropped).toBe(models[i].dropped)
+            expect(serials(yield* listeners[i].clear)).toEqual(models[i].pending)
           }
-          const i = o.listener % specs.length
-          const listener = listeners[i]
-          if (o._tag === "take" && pending[i].length > 0) {
-            expect(serial(yield* takeNow(listener))).toBe(pending[i].shift())
-          } else if (o._tag === "stream" && pending[i].length > 0) {
-            const k = Math.min(o.n, pending[i].length)
-            expect(yield* pull(listener, k)).toEqual(pending[i].splice(0, k))
-          } else if (o._tag === "clear") {
-            expect(serials(yield* listener.clear)).toEqual(pending[i])
-            pending[i] = []
-          } else if (o._tag === "isEmpty") {
-            expect(yield* listener.isEmpty).toBe(pending[i].length === 0)
-          }
-          expect(yield* listener.dropped).toBe(dropped[i])
-        }
-        for (let i = 0; i < specs.length; i++) {
-          const limit = specs[i].historyLimit ?? 10_000
-          const newest = limit === 0 ? [] : history[i].slice(-limit)
-          expect(serials(yield* listeners[i].history)).toEqual(newest)
-          expect(yield* listeners[i].dropped).toBe(dropped[i])
-          expect(serials(yield* listeners[i].clear)).toEqual(pending[i])
-        }
-      })),
+        })
+      ),
     { fastCheck: { numRuns: 100 } }
   )
 
@@ -288,40 +267,38 @@ describe("every listener receives exactly the events it accepts, in order, each 
       fc.array(fc.integer({ min: 0, max: 3 }), { maxLength: 8 })
     ],
     ([specs, batches, plans, pauses]) =>
-      withRegistry(Effect.gen(function*() {
-        const qmp = yield* QmpEvents.QmpEvents
-        let next = 0
-        const events = batches.map((batch) =>
-          batch.map((d) => QmpMessage.makeEvent(d.name, { serial: next++, tag: d.tag, n: d.n }))
-        )
-        const expected = specs.map((s) => serials(events.flat().filter((e) => accepts(s, e))))
-        const listeners: Array<EventListener.EventListener> = []
-        for (const s of specs) listeners.push(yield* qmp.listener(s.names, toFilter(s.pattern)))
-        // Each consumer reads exactly what its listener will accept: 0 in its plan is a `take`,
-        // n > 0 a stream pull of up to n events; the plan repeats until everything is read.
-        const consumers = yield* Effect.forEach(listeners, (listener, i) =>
-          Effect.fork(Effect.gen(function*() {
-            const got: Array<number> = []
-            const plan = plans[i]
-            for (let step = 0; got.length < expected[i].length; step++) {
-              const size = plan[step % plan.length]
-              if (size === 0) got.push(serial(yield* listener.take))
-              else got.push(...(yield* pull(listener, Math.min(size, expected[i].length - got.length))))
-            }
-            return got
-          })))
-        for (let b = 0; b < events.length; b++) {
-          yield* qmp.publishAll(events[b])
-          const pause = pauses[b] ?? 0
-          for (let y = 0; y < pause; y++) yield* Effect.yieldNow()
-        }
-        for (let i = 0; i < listeners.length; i++) {
-          const got = yield* joinSoon(consumers[i])
-          expect(got).toEqual(expected[i])
-          expect(yield* listeners[i].isEmpty).toBe(true)
-          expect(serials(yield* listeners[i].history)).toEqual(expected[i])
-        }
-      })),
+      withEvents(() =>
+        Effect.gen(function*() {
+          const qmp = yield* QmpEvents.QmpEvents
+          const events = batches.map(numbering())
+          const expected = specs.map((s) => serials(events.flat().filter((e) => accepts(s, e))))
+          const listeners = yield* listenersOf(qmp, specs)
+          // Each consumer reads exactly what its listener will accept: 0 in its plan is a `take`,
+          // n > 0 a stream pull of up to n events; the plan repeats until everything is read.
+          const consumers = yield* Effect.forEach(listeners, (listener, i) =>
+            Effect.fork(Effect.gen(function*() {
+              const got: Array<number> = []
+              const plan = plans[i]
+              for (let step = 0; got.length < expected[i].length; step++) {
+                const size = plan[step % plan.length]
+                if (size === 0) got.push(serial(yield* listener.take))
+                else got.push(...(yield* pull(listener, Math.min(size, expected[i].length - got.length))))
+              }
+              return got
+            })))
+          for (let b = 0; b < events.length; b++) {
+            yield* qmp.publishAll(events[b])
+            const pause = pauses[b] ?? 0
+            for (let y = 0; y < pause; y++) yield* Effect.yieldNow()
+          }
+          for (let i = 0; i < listeners.length; i++) {
+            const got = yield* joinSoon(consumers[i])
+            expect(got).toEqual(expected[i])
+            expect(yield* listeners[i].isEmpty).toBe(true)
+            expect(serials(yield* listeners[i].history)).toEqual(expected[i])
+          }
+        })
+      ),
     { fastCheck: { numRuns: 100 } }
   )
 })

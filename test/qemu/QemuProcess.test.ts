@@ -8,17 +8,9 @@ import { Deferred, Effect, Exit, Fiber, Layer, Schedule } from "effect"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
 import { QemuProcess, QmpClient, QmpEvents } from "../../src/index.js"
-import { describeQemu } from "./fixture.js"
-
-/** `true` while a process with this PID exists. */
-const alive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
+import { backup, nullNodes } from "../support/blockdev.js"
+import { isAlive } from "../support/os.js"
+import { describeQemu } from "../support/qemu.js"
 
 describeQemu("QemuProcess", () => {
   it.live("a QEMU for a scope: running inside it, gone with its directory after it", () =>
@@ -27,7 +19,7 @@ describeQemu("QemuProcess", () => {
         const qemu = yield* QemuProcess.QemuProcess
         const qmp = yield* QmpClient.QmpClient
         const events = yield* QmpEvents.QmpEvents
-        expect(alive(qemu.pid)).toBe(true)
+        expect(isAlive(qemu.pid)).toBe(true)
         assert("path" in qemu.address)
         expect(Fs.existsSync(qemu.address.path)).toBe(true)
         expect(yield* qmp.execute("query-status")).toMatchObject({ status: "running" })
@@ -36,7 +28,7 @@ describeQemu("QemuProcess", () => {
         expect((yield* stops.take).event).toBe("STOP")
         return { pid: qemu.pid, dir: Path.dirname(qemu.address.path) }
       }).pipe(Effect.scoped, Effect.provide(QemuProcess.layer()))
-      expect(alive(seen.pid)).toBe(false)
+      expect(isAlive(seen.pid)).toBe(false)
       expect(Fs.existsSync(seen.dir)).toBe(false)
     }))
 
@@ -47,7 +39,7 @@ describeQemu("QemuProcess", () => {
         const qemu = yield* QemuProcess.make()
         return qemu.pid
       }).pipe(Effect.scoped)
-      expect(alive(pid)).toBe(false)
+      expect(isAlive(pid)).toBe(false)
       const history = yield* events.events.history
       expect(history.map((e) => e.event)).toEqual(["SHUTDOWN"])
       expect(history[0].data).toEqual({ guest: false, reason: "host-qmp-quit" })
@@ -62,9 +54,9 @@ describeQemu("QemuProcess", () => {
         return yield* Effect.never
       }).pipe(Effect.provide(QemuProcess.layer()), Effect.fork)
       const pid = yield* Deferred.await(started)
-      expect(alive(pid)).toBe(true)
+      expect(isAlive(pid)).toBe(true)
       yield* Fiber.interrupt(fiber)
-      expect(alive(pid)).toBe(false)
+      expect(isAlive(pid)).toBe(false)
     }))
 
   it.live("a scope interrupted while QEMU is starting leaves no QEMU", () =>
@@ -95,7 +87,7 @@ describeQemu("QemuProcess", () => {
         process.kill(qemu.pid, "SIGSTOP")
         return qemu.pid
       }).pipe(Effect.scoped, Effect.provide(QemuProcess.layer({ stopTimeout: "200 millis" })))
-      expect(alive(pid)).toBe(false)
+      expect(isAlive(pid)).toBe(false)
     }))
 
   it.live("a missing binary fails with QemuProcessError NotFound and a hint", () =>
@@ -134,21 +126,18 @@ describeQemu("QemuProcess", () => {
         expect(yield* qmp.execute("query-status")).toMatchObject({ status: "running" })
         return qemu.pid
       }).pipe(Effect.scoped, Effect.provide(QemuProcess.layer({ qmp: "tcp" })))
-      expect(alive(pid)).toBe(false)
+      expect(isAlive(pid)).toBe(false)
     }))
 
   it.live("stderr gives the tail of what QEMU wrote", () =>
     Effect.gen(function*() {
       const qemu = yield* QemuProcess.QemuProcess
       const qmp = yield* QmpClient.QmpClient
-      // null-co as a backup target makes QEMU warn about its block size on stderr (QEMU-NOTES S7).
-      yield* qmp.execute("blockdev-add", { driver: "null-co", "node-name": "src", size: 1048576 })
-      yield* qmp.execute("blockdev-add", { driver: "null-co", "node-name": "tgt", size: 1048576 })
-      yield* qmp.execute("blockdev-backup", { "job-id": "j", device: "src", target: "tgt", sync: "full" })
+      // A backup onto a null-co node makes QEMU warn about the target's block size on stderr.
+      yield* backup(qmp, "j", yield* nullNodes(qmp))
       const stderr = yield* qemu.stderr.pipe(
         Effect.filterOrFail((text) => text.length > 0),
-        Effect.retry(Schedule.spaced("20 millis")),
-        Effect.timeout("5 seconds")
+        Effect.retry(Schedule.spaced("20 millis"))
       )
       expect(stderr.length).toBeGreaterThan(0)
     }).pipe(Effect.scoped, Effect.provide(QemuProcess.layer())))

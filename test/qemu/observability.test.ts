@@ -3,46 +3,41 @@
  * wire tap at debug level, a span per command, metrics; and `layerConfig`.
  */
 import { assert, describe, expect, it } from "@effect/vitest"
-import { ConfigProvider, Context, Effect, Either, Layer, Logger, LogLevel, Metric, Tracer } from "effect"
+import { ConfigProvider, Context, Effect, Either, Layer, LogLevel, Metric, Tracer } from "effect"
 import { QemuProcess, QmpAddress, QmpClient, QmpEvents, QmpMetrics } from "../../src/index.js"
-import { describeQemu, session } from "./fixture.js"
+import { captureLogs } from "../support/logs.js"
+import { describeQemu, session } from "../support/qemu.js"
 
-/** A logger that keeps what it is given, as `LEVEL message`. */
-const capture = () => {
-  const lines: Array<string> = []
-  const logger = Logger.make(({ logLevel, message }) => {
-    lines.push(`${logLevel.label} ${Array.isArray(message) ? message.join(" ") : String(message)}`)
-  })
-  return { lines, layer: Logger.replace(Logger.defaultLogger, logger) }
-}
+/** A session in which QEMU sends an event: stop (its STOP heard), cont, disconnect. */
+const stopAndCont = Effect.gen(function*() {
+  const { events, qmp } = yield* session()
+  const stops = yield* events.listener("STOP")
+  yield* qmp.execute("stop")
+  yield* stops.take
+  yield* qmp.execute("cont")
+  yield* qmp.disconnect
+}).pipe(Effect.scoped)
 
 describeQemu("observability on real QEMU", () => {
   it.live("at the default level a normal session logs nothing", () => {
-    const { layer, lines } = capture()
-    return Effect.gen(function*() {
-      const { events, qmp } = yield* session()
-      const stops = yield* events.listener("STOP")
-      yield* qmp.execute("stop")
-      yield* stops.take
-      yield* qmp.execute("cont")
-      yield* qmp.disconnect
-    }).pipe(Effect.scoped, Effect.provide(layer), Effect.map(() => expect(lines).toEqual([])))
+    const logs = captureLogs()
+    return stopAndCont.pipe(Effect.provide(logs.layer), Effect.map(() => expect(logs.entries).toEqual([])))
   })
 
   it.live("at debug level the wire tap shows what was written and read", () => {
-    const { layer, lines } = capture()
-    return Effect.gen(function*() {
-      const { events, qmp } = yield* session()
-      const stops = yield* events.listener("STOP")
-      yield* qmp.execute("stop")
-      yield* stops.take
-      const sent = lines.filter((line) => line.startsWith("DEBUG -> "))
-      const read = lines.filter((line) => line.startsWith("DEBUG <- "))
-      expect(sent.some((line) => line.includes("\"execute\":\"stop\""))).toBe(true)
-      expect(read.some((line) => line.includes("\"QMP\""))).toBe(true) // the greeting
-      expect(read.some((line) => line.includes("\"event\": \"STOP\""))).toBe(true)
-      expect(lines.some((line) => line.startsWith("DEBUG Connected to QEMU 7."))).toBe(true)
-    }).pipe(Effect.scoped, Logger.withMinimumLogLevel(LogLevel.Debug), Effect.provide(layer))
+    const logs = captureLogs({ minimumLevel: LogLevel.Debug })
+    return stopAndCont.pipe(
+      Effect.provide(logs.layer),
+      Effect.map(() => {
+        const debug = logs.messages("DEBUG")
+        const sent = debug.filter((message) => message.startsWith("-> "))
+        const read = debug.filter((message) => message.startsWith("<- "))
+        expect(sent.some((message) => message.includes("\"execute\":\"stop\""))).toBe(true)
+        expect(read.some((message) => message.includes("\"QMP\""))).toBe(true) // the greeting
+        expect(read.some((message) => message.includes("\"event\": \"STOP\""))).toBe(true)
+        expect(debug.some((message) => message.startsWith("Connected to QEMU 7."))).toBe(true)
+      })
+    )
   })
 
   it.live("each execute runs in a span named after its kind, carrying the command", () => {

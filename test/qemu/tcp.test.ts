@@ -3,7 +3,7 @@
  */
 import { expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import { describeQemu, session } from "./fixture.js"
+import { describeQemu, session } from "../support/qemu.js"
 
 describeQemu("QmpClient on real QEMU (TCP)", () => {
   it.scopedLive("greets, negotiates, executes, and delivers events over TCP", () =>

@@ -1,6 +1,6 @@
 /**
- * The real-QEMU suite's fixture: a QEMU started by `QemuProcess` for the test's scope (Unix socket,
- * or TCP on 127.0.0.1), with its client and registry, plus what tests need to poke at the process.
+ * Real QEMU for tests: a QEMU started by `QemuProcess` for the test's scope (Unix socket, or TCP on
+ * 127.0.0.1), with its client and registry, plus what tests need to poke at the process.
  *
  * Without `qemu-system-x86_64` on PATH the suite is skipped with a plain message, unless
  * `QMP_REQUIRE_QEMU=1`, under which it fails.
@@ -8,12 +8,11 @@
 import { describe, it } from "@effect/vitest"
 import { Context, Effect, Layer } from "effect"
 import type { Scope } from "effect"
-import * as Fs from "node:fs"
-import * as Os from "node:os"
 import * as Path from "node:path"
 import type { QmpAddress } from "../../src/index.js"
 import { QemuProcess, QmpClient, QmpEvents } from "../../src/index.js"
 import { findOnPath } from "../../src/internal/findOnPath.js"
+import { tempDir } from "./os.js"
 
 const binaryName = "qemu-system-x86_64"
 
@@ -72,10 +71,7 @@ export interface Session {
 /** A fresh QEMU and a client connected to it (with its own `QmpEvents`), for the current scope. */
 export const session = (options: StartOptions = {}): Effect.Effect<Session, unknown, Scope.Scope> =>
   Effect.gen(function*() {
-    const dir = yield* Effect.acquireRelease(
-      Effect.sync(() => Fs.mkdtempSync(Path.join(Os.tmpdir(), "effect-qmp-test-"))),
-      (dir) => Effect.sync(() => Fs.rmSync(dir, { recursive: true, force: true }))
-    )
+    const dir = yield* tempDir()
     const context = yield* Layer.build(QemuProcess.layer({
       qmp: options.tcp ? "tcp" : "unix",
       args: options.args,
@@ -96,13 +92,13 @@ export const session = (options: StartOptions = {}): Effect.Effect<Session, unkn
     }
   })
 
-/** Adds two 1 MiB `null-co` nodes, `src-<tag>` and `tgt-<tag>`, for a backup job. */
-export const nullNodes = (qmp: QmpClient.Service, tag: string, size = 1024 * 1024) =>
+/**
+ * A session whose QEMU has a second QMP socket, `second`, for another client (QEMU serves one client
+ * per socket): the session's client holds the first, and both hear every event.
+ */
+export const sessionWithSecondSocket: Effect.Effect<Session & { readonly second: string }, unknown, Scope.Scope> =
   Effect.gen(function*() {
-    yield* qmp.execute("blockdev-add", { driver: "null-co", "node-name": `src-${tag}`, size })
-    yield* qmp.execute("blockdev-add", { driver: "null-co", "node-name": `tgt-${tag}`, size })
+    const second = Path.join(yield* tempDir("effect-qmp-second-"), "second.sock")
+    const started = yield* session({ args: [...QemuProcess.defaultArgs, "-qmp", `unix:${second},server=on,wait=off`] })
+    return { ...started, second }
   })
-
-/** Starts a full backup job from `src-<tag>` to `tgt-<tag>`. */
-export const backup = (qmp: QmpClient.Service, jobId: string, tag: string) =>
-  qmp.execute("blockdev-backup", { "job-id": jobId, device: `src-${tag}`, target: `tgt-${tag}`, sync: "full" })

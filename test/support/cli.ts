@@ -88,8 +88,6 @@ export interface Result {
   readonly signal: NodeJS.Signals | null
   readonly stdout: string
   readonly stderr: string
-  /** Milliseconds from the start to the exit. */
-  readonly elapsed: number
 }
 
 export interface RunOptions {
@@ -120,7 +118,6 @@ export const start = (args: ReadonlyArray<string>, options: RunOptions = {}) =>
       const env: Record<string, string | undefined> = { ...process.env, QMP_SOCKET: undefined, QMP_TCP: undefined }
       delete env.QMP_SOCKET
       delete env.QMP_TCP
-      const started = Date.now()
       const child = ChildProcess.spawn(process.execPath, [buildCli(), ...args], {
         env: { ...env, ...options.env },
         stdio: ["ignore", "pipe", "pipe"]
@@ -141,7 +138,7 @@ export const start = (args: ReadonlyArray<string>, options: RunOptions = {}) =>
       const exit = new Promise<Result>((resolve) =>
         child.on("close", (code, signal) => {
           clearTimeout(killer)
-          resolve({ code, signal, stdout, stderr, elapsed: Date.now() - started })
+          resolve({ code, signal, stdout, stderr })
         })
       )
       const running: Running = {
@@ -164,13 +161,3 @@ export const start = (args: ReadonlyArray<string>, options: RunOptions = {}) =>
 /** Runs `qmp` with `args` to its exit. */
 export const run = (args: ReadonlyArray<string>, options: RunOptions = {}): Effect.Effect<Result> =>
   Effect.scoped(Effect.flatMap(start(args, options), (running) => running.result))
-
-/** Is a process with this pid alive? */
-export const isAlive = (pid: number): boolean => {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch {
-    return false
-  }
-}
