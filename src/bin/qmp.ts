@@ -17,6 +17,7 @@ import * as Ref from "effect/Ref"
 import * as Fs from "node:fs"
 import * as Argv from "./argv.js"
 import { ExitCode, interruptedExitCode, toExitCode } from "./errors.js"
+import { oneLine } from "./output.js"
 
 /** The package's version: package.json is two levels up, from `src/bin` and from `dist/bin` alike. */
 const version = (): string => {
@@ -63,6 +64,13 @@ const stdoutClosed: Effect.Effect<number> = Effect.async((resume) => {
   })
 })
 
+/** What `main` could not report itself (a command's module that failed to load): one line, exit code 1. */
+const internalError = (cause: Cause.Cause<unknown>): number => {
+  const error = Cause.squash(cause)
+  process.stderr.write(`qmp: internal error: ${oneLine(error instanceof Error ? error.message : String(error))}\n`)
+  return ExitCode.Error
+}
+
 // Every failure is reported by `main`, as one line: runMain's own error reporting is off.
 Effect.raceFirst(main, stdoutClosed).pipe(
   NodeRuntime.runMain({
@@ -74,7 +82,7 @@ Effect.raceFirst(main, stdoutClosed).pipe(
         ? exit.value as number
         : Cause.isInterruptedOnly(exit.cause)
         ? Effect.runSync(Ref.get(interruptedExitCode))
-        : ExitCode.Error
+        : internalError(exit.cause)
       process.exitCode = code
       onExit(code)
     }
