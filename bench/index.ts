@@ -1,10 +1,12 @@
 /**
  * The benchmarks of effect-qmp: `npm run bench` (2 to 4 minutes here), or `npm run bench -- --quick`
- * (under a minute, smaller and fewer runs). Numbers only: nothing is asserted. `bench/README.md` says
+ * (under a minute, smaller and fewer runs); `-- --only NAME` runs one workload (publish, end-to-end,
+ * startup). Numbers only: nothing is asserted. `bench/README.md` says
  * what each workload measures and shows a full run.
  *
  * Prints the machine and the exact command, then runs each workload: `publish.ts` (the registry
- * alone) and `endToEnd.ts` (a QMP socket into `QmpClient`). A workload runs each of its configurations
+ * alone), `endToEnd.ts` (a QMP socket into `QmpClient`) and `startup.ts` (the start-up of
+ * `qmp exec` on a real QEMU, beside `node -e 0` and socat). A workload runs each of its configurations
  * in a fresh child process (see `workload.ts`). To add one, write a module like these and list it below.
  */
 import * as os from "node:os"
@@ -12,14 +14,24 @@ import { parseArgs } from "node:util"
 import { workload as endToEnd } from "./endToEnd.js"
 import { workload as publish } from "./publish.js"
 import { workload as roundTrip } from "./roundTrip.js"
+import { workload as startup } from "./startup.js"
 import { formatMiB, formatSeconds } from "./stats.js"
 import type { Options, Workload } from "./workload.js"
 
-const workloads: ReadonlyArray<Workload> = [publish, endToEnd, roundTrip]
+/** The workloads by name, in the order they run (`--only NAME` runs one). */
+const all: Record<string, Workload> = { publish, "end-to-end": endToEnd, "round-trip": roundTrip, startup }
 
 const args = process.argv.slice(2)
-const { values } = parseArgs({ args, strict: true, options: { quick: { type: "boolean", default: false } } })
+const { values } = parseArgs({
+  args,
+  strict: true,
+  options: { quick: { type: "boolean", default: false }, only: { type: "string" } }
+})
 const options: Options = { quick: values.quick }
+if (values.only !== undefined && !Object.hasOwn(all, values.only)) {
+  throw new Error(`--only: no workload ${JSON.stringify(values.only)}; there are ${Object.keys(all).join(", ")}`)
+}
+const workloads: ReadonlyArray<Workload> = values.only === undefined ? Object.values(all) : [all[values.only]]
 
 const print = (line: string): void => {
   console.log(line)

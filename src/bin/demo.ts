@@ -20,6 +20,7 @@ import type { QemuProcessError, QmpConnectError, QmpNegotiationError } from "../
 import * as QmpEvents from "../QmpEvents.js"
 import type * as QmpMessage from "../QmpMessage.js"
 import * as QmpTestServer from "../testing/QmpTestServer.js"
+import { withVerbosity } from "./connection.js"
 import * as Output from "./output.js"
 
 /**
@@ -280,3 +281,22 @@ export const run = (options: Options = {}) =>
     yield* steps(peer)
     yield* Output.line(`\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s. More: qmp --help, and the README.`)
   }).pipe(Effect.scoped)
+
+/**
+ * The command line of `qmp demo`, parsed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Config {
+  readonly verbose: boolean
+  readonly server: "auto" | "qemu" | "builtin"
+}
+
+/**
+ * Runs `qmp demo`.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const command = (config: Config) => run({ server: config.server }).pipe(withVerbosity(config.verbose))

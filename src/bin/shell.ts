@@ -15,6 +15,7 @@
  */
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
+import * as Option from "effect/Option"
 import * as Queue from "effect/Queue"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -26,6 +27,9 @@ import { format as formatAddress } from "../QmpAddress.js"
 import * as QmpClient from "../QmpClient.js"
 import * as QmpEvents from "../QmpEvents.js"
 import type * as QmpMessage from "../QmpMessage.js"
+import type { ConnectionOptions } from "./connection.js"
+import { withConnection } from "./connection.js"
+import { CommandsFailed } from "./errors.js"
 import * as KeyValue from "./KeyValue.js"
 import * as Output from "./output.js"
 
@@ -307,3 +311,34 @@ export const run = (
     // A script's exit status tells whether every command succeeded; a person saw each result.
     return interactive ? 0 : failures
   })
+
+/**
+ * The command line of `qmp shell`, parsed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Config extends ConnectionOptions {
+  readonly history: Option.Option<string>
+}
+
+/**
+ * Runs `qmp shell` on the connection the command line gives; fails with `CommandsFailed` when
+ * commands of a script failed.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const command = (config: Config) =>
+  withConnection(
+    config,
+    {},
+    (events) => Effect.succeed(events),
+    (qmp, events) =>
+      run({ historyFile: Option.getOrUndefined(config.history) }).pipe(
+        Effect.provideService(QmpClient.QmpClient, qmp),
+        Effect.provideService(QmpEvents.QmpEvents, events),
+        Effect.scoped,
+        Effect.flatMap((failures) => failures === 0 ? Effect.void : new CommandsFailed({ count: failures }))
+      )
+  )

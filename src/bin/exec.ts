@@ -1,0 +1,47 @@
+/**
+ * `qmp exec COMMAND [key=value ...]`: runs one command and prints its return as JSON.
+ *
+ * @since 0.1.0
+ */
+import * as Effect from "effect/Effect"
+import type * as Option from "effect/Option"
+import * as Arguments from "./arguments.js"
+import type { ConnectionOptions } from "./connection.js"
+import { withConnection } from "./connection.js"
+import * as Output from "./output.js"
+
+/**
+ * The command line of `qmp exec`, parsed.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Config extends ConnectionOptions {
+  readonly args: Option.Option<string>
+  readonly timeout: Option.Option<string>
+  readonly oob: boolean
+  readonly command: string
+  readonly params: ReadonlyArray<string>
+}
+
+/**
+ * Runs `qmp exec`.
+ *
+ * @since 0.1.0
+ * @category running
+ */
+export const run = (config: Config) =>
+  Effect.gen(function*() {
+    const name = yield* Arguments.commandName(config.command)
+    const args = yield* Arguments.commandArguments(config.params, config.args)
+    const timeout = yield* Arguments.optionalDuration("timeout", config.timeout)
+    yield* withConnection(
+      config,
+      timeout === undefined ? {} : { commandTimeout: timeout },
+      () => Effect.void,
+      (qmp) =>
+        (config.oob ? qmp.executeOob : qmp.execute)(name, args).pipe(
+          Effect.flatMap((result) => Output.line(Output.json(result)))
+        )
+    )
+  })
