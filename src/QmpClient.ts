@@ -318,8 +318,8 @@ export const make = (
       options: ExecuteOptions | undefined
     ): Effect.Effect<unknown, ExecuteError> => {
       const call = session.call(kind, command, args, timeoutOf(options))
-      return Effect.tracerWith((tracer) =>
-        tracer === builtinTracer() ? call : Effect.withSpan(call, `QmpClient.${kind}`, {
+      return Effect.withFiberRuntime((fiber) =>
+        fiber.currentTracer === builtinTracer() ? call : Effect.withSpan(call, `QmpClient.${kind}`, {
           attributes: { "qmp.command": command },
           kind: "client",
           captureStackTrace: false

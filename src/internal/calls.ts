@@ -25,7 +25,7 @@ export interface Call {
   /** The command was handed to an open socket. */
   sent: boolean
   /** Its timeout, if it has one. */
-  deadline: Deadline | undefined
+  deadline: Deadline<Call> | undefined
 }
 
 /** How many ids of abandoned calls are remembered. */
@@ -53,6 +53,11 @@ export class Calls {
     const call: Call = { id, command, resume, sent: false, deadline: undefined }
     this.pending.set(call.id, call)
     return call
+  }
+
+  /** `true` if a call with this id is pending. */
+  has(id: unknown): boolean {
+    return typeof id === "string" && this.pending.has(id)
   }
 
   /** The pending call with this id, removed, if there is one. */

@@ -18,35 +18,41 @@ import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 
 /**
- * A deadline in the heap.
+ * A deadline in the heap: what expires, and when.
  *
  * @internal
  */
-export interface Deadline {
+export interface Deadline<A> {
+  readonly item: A
+  readonly timeout: Duration.Duration
   /** When it expires, in the clock's milliseconds. */
   readonly at: number
-  /** Called once, by the keeper, when the deadline has passed. */
-  readonly expire: () => void
   /** Its position in the heap; -1 once out of it. */
   index: number
 }
 
 /** @internal */
-export class Deadlines {
-  private readonly heap: Array<Deadline> = []
+export class Deadlines<A> {
+  private readonly heap: Array<Deadline<A>> = []
   /** The deadline the keeper sleeps until; `Infinity` while it waits for one. */
   private target = Number.POSITIVE_INFINITY
   private wake: (() => void) | undefined = undefined
 
-  constructor(private readonly now: () => number) {}
+  /** `expire` is called once for each deadline that passes before it is removed. */
+  constructor(private readonly now: () => number, private readonly expire: (deadline: Deadline<A>) => void) {}
 
   get size(): number {
     return this.heap.length
   }
 
-  /** A deadline `timeout` from now, whose `expire` runs when it passes, unless it is removed first. */
-  add(timeout: Duration.Duration, expire: () => void): Deadline {
-    const deadline: Deadline = { at: this.now() + Duration.toMillis(timeout), expire, index: this.heap.length }
+  /** A deadline for `item`, `timeout` from now: it expires when it passes, unless it is removed first. */
+  add(timeout: Duration.Duration, item: A): Deadline<A> {
+    const deadline: Deadline<A> = {
+      item,
+      timeout,
+      at: this.now() + Duration.toMillis(timeout),
+      index: this.heap.length
+    }
     this.heap.push(deadline)
     this.up(deadline.index)
     if (deadline.at < this.target) this.ring()
@@ -54,7 +60,7 @@ export class Deadlines {
   }
 
   /** Takes a deadline out (its command got its reply, or gave up): it will not expire. */
-  remove(deadline: Deadline): void {
+  remove(deadline: Deadline<A>): void {
     const index = deadline.index
     if (index < 0) return
     deadline.index = -1
@@ -78,7 +84,7 @@ export class Deadlines {
     while (this.heap.length > 0 && this.heap[0].at <= now) {
       const deadline = this.heap[0]
       this.remove(deadline)
-      deadline.expire()
+      this.expire(deadline)
     }
     return this.heap.length > 0 ? this.heap[0].at : Number.POSITIVE_INFINITY
   }
@@ -137,9 +143,12 @@ export class Deadlines {
  *
  * @internal
  */
-export const make: Effect.Effect<Deadlines, never, Scope.Scope> = Effect.gen(function*() {
-  const clock = yield* Effect.clock
-  const deadlines = new Deadlines(() => clock.unsafeCurrentTimeMillis())
-  yield* Effect.forkScoped(Effect.interruptible(deadlines.keeper))
-  return deadlines
-})
+export const make = <A>(
+  expire: (deadline: Deadline<A>) => void
+): Effect.Effect<Deadlines<A>, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const clock = yield* Effect.clock
+    const deadlines = new Deadlines<A>(() => clock.unsafeCurrentTimeMillis(), expire)
+    yield* Effect.forkScoped(Effect.interruptible(deadlines.keeper))
+    return deadlines
+  })

@@ -124,6 +124,11 @@ export class Reader {
     this.framer.stop()
   }
 
+  /** Batches handed on and not processed yet. */
+  get unprocessed(): number {
+    return this.queued
+  }
+
   /** The processing fiber finished `count` batches: resume reading if it has caught up. */
   processed(count: number): void {
     this.queued -= count

@@ -139,7 +139,11 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
     const label = formatAddress(address)
     const annotations = { module: "QmpClient", address: label }
     const state = yield* ConnectionState.make
-    const deadlines = yield* Deadlines.make
+    const deadlines: Deadlines.Deadlines<Call> = yield* Deadlines.make<Call>(({ item: call, timeout }) => {
+      if (calls.abandon(call)) {
+        call.resume(Exit.fail(new QmpTimeoutError({ command: call.command, timeout: Duration.format(timeout) })))
+      }
+    })
     const commandsPending = InternalMetrics.commandsPendingAt(label)
     const calls = new Calls((call) => {
       if (call.deadline !== undefined) deadlines.remove(call.deadline)
@@ -164,6 +168,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       highWater,
       lowWater,
       onBatch: (batch) => {
+        if (!tapWire && settledAtOnce(batch)) return reader.processed(1)
         waiting.push(batch)
         if (waiting.length === 1) doorbell.ring()
       },
@@ -217,6 +222,49 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       )
     }
 
+    /** Settles a call with its reply: `false` if the reply is neither a `return` nor a QMP `error`. */
+    const settleReply = (call: Call, message: QmpMessage.JsonObject): boolean => {
+      if (Object.hasOwn(message, "return")) {
+        calls.settle(call, Exit.succeed(message.return))
+        return true
+      }
+      if (Object.hasOwn(message, "error") && isErrorBody(message.error)) {
+        calls.settle(
+          call,
+          Exit.fail(
+            new QmpExecuteError({ command: call.command, errorClass: message.error.class, desc: message.error.desc })
+          )
+        )
+        return true
+      }
+      return false
+    }
+
+    /**
+     * In the socket callback: settles the replies of a batch that holds nothing else, when every
+     * batch before it has been processed and each reply settles a pending call. Nothing can then come between them and
+     * their callers (no event before them, no earlier item), so this keeps the order the processing
+     * fiber would, one fiber hop sooner. `false` leaves the batch to the processing fiber.
+     */
+    const settledAtOnce = (batch: Batch): boolean => {
+      // This batch is the only one handed on and not processed: the processing fiber is idle.
+      if (reader.unprocessed > 1 || batch.events.length > 0 || batch.items.length === 0 || !state.accepting) {
+        return false
+      }
+      for (const item of batch.items) {
+        if (item._tag !== "Message" || item.kind !== "Reply" || !calls.has(item.message.id)) return false
+        const message = item.message
+        if (!Object.hasOwn(message, "return") && !(Object.hasOwn(message, "error") && isErrorBody(message.error))) {
+          return false
+        }
+      }
+      for (const item of batch.items) {
+        const message = (item as Extract<Item, { readonly _tag: "Message" }>).message
+        settleReply(calls.take(message.id)!, message)
+      }
+      return true
+    }
+
     const onReply = (message: QmpMessage.JsonObject): Effect.Effect<void> => {
       const call = calls.take(message.id)
       if (call === undefined) {
@@ -235,16 +283,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
             Effect.annotateLogs("reply", render(message))
           )
       }
-      if (Object.hasOwn(message, "return")) {
-        calls.settle(call, Exit.succeed(message.return))
-      } else if (Object.hasOwn(message, "error") && isErrorBody(message.error)) {
-        calls.settle(
-          call,
-          Exit.fail(
-            new QmpExecuteError({ command: call.command, errorClass: message.error.class, desc: message.error.desc })
-          )
-        )
-      } else {
+      if (!settleReply(call, message)) {
         const why = Object.hasOwn(message, "error") ?
           explain(QmpMessage.ErrorResponse, message) :
           "neither \"return\" nor \"error\""
@@ -341,49 +380,72 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
 
     yield* Transport.attach(raw, { onChunk: reader.onChunk, onEnd: (reason) => reader.end(reason) })
 
-    const timedOut = (call: Call, timeout: Duration.Duration) => () => {
-      if (calls.abandon(call)) {
-        call.resume(Exit.fail(new QmpTimeoutError({ command: call.command, timeout: Duration.format(timeout) })))
+    /** The command's line, its id last (in the object's closing brace: one serialization), or why not. */
+    const serialize = (
+      kind: "execute" | "exec-oob",
+      command: string,
+      args: QmpMessage.JsonObject | undefined,
+      id: string
+    ): string | QmpProtocolError => {
+      try {
+        const json = JSON.stringify(
+          kind === "execute" ? { execute: command, arguments: args } : { "exec-oob": command, arguments: args }
+        )
+        return `${json.slice(0, -1)},"id":${JSON.stringify(id)}}\n`
+      } catch (cause) {
+        return new QmpProtocolError({ reason: "InvalidArguments", detail: `${command}: ${causeMessage(cause)}` })
       }
     }
 
+    /**
+     * Opens a call, gives it its deadline and writes its line, in one synchronous block; its reply (or
+     * the end of the connection, or its deadline) resumes the caller.
+     */
+    const start = (
+      resume: Call["resume"],
+      id: string,
+      line: string,
+      command: string,
+      timeout: Duration.Duration | undefined
+    ): void => {
+      const ended = state.ended
+      if (ended !== undefined) return resume(Exit.fail(ended))
+      const call = calls.open(id, command, resume)
+      commandsPending.unsafeUpdate(1, [])
+      if (timeout !== undefined && Duration.isFinite(timeout)) call.deadline = deadlines.add(timeout, call)
+      call.sent = Transport.write(raw, line)
+    }
+
+    /**
+     * A command's exchange is one `Effect.async`, with no canceller: a caller interrupted meanwhile
+     * leaves the call to its reply or its deadline, which then resume nobody (a canceller costs more
+     * allocation than the rest of the call).
+     */
     const call = (
       kind: "execute" | "exec-oob",
       command: string,
       args: QmpMessage.JsonObject | undefined,
       timeout: Duration.Duration | undefined
-    ): Effect.Effect<unknown, ExecuteError> =>
-      Effect.suspend(() => {
-        const ended = state.ended
-        if (ended !== undefined) return Effect.fail(ended)
-        let line: string
-        try {
-          line = JSON.stringify(
-            kind === "execute" ? { execute: command, arguments: args } : { "exec-oob": command, arguments: args }
-          )
-        } catch (cause) {
-          return Effect.fail(
-            new QmpProtocolError({ reason: "InvalidArguments", detail: `${command}: ${causeMessage(cause)}` })
-          )
-        }
-        const id = calls.nextId()
-        // The id goes last, into the object's closing brace: no second serialization.
-        line = `${line.slice(0, -1)},"id":${JSON.stringify(id)}}\n`
-        // One `Effect.async` for the whole exchange: the call is opened, written and given its
-        // deadline in one synchronous block, and the reply (or the end, or the deadline) resumes it.
-        const exchange = Effect.async<unknown, ExecuteError>((resume) => {
-          const ended = state.ended
-          if (ended !== undefined) return resume(Effect.fail(ended))
-          const call = calls.open(id, command, resume)
-          commandsPending.unsafeUpdate(1, [])
-          if (timeout !== undefined && Duration.isFinite(timeout)) {
-            call.deadline = deadlines.add(timeout, timedOut(call, timeout))
-          }
-          call.sent = Transport.write(raw, line)
-          return Effect.sync(() => calls.abandon(call))
+    ): Effect.Effect<unknown, ExecuteError> => {
+      if (!tapWire) {
+        return Effect.async<unknown, ExecuteError>((resume) => {
+          const id = calls.nextId()
+          const line = serialize(kind, command, args, id)
+          if (typeof line !== "string") return resume(Exit.fail(line))
+          start(resume, id, line, command, timeout)
         })
-        return tapWire ? Effect.zipRight(Effect.logDebug(`-> ${line.trimEnd()}`), exchange) : exchange
+      }
+      // With the wire tap, the line is logged from the caller's fiber before it is written.
+      return Effect.suspend(() => {
+        const id = calls.nextId()
+        const line = serialize(kind, command, args, id)
+        if (typeof line !== "string") return Effect.fail(line)
+        return Effect.zipRight(
+          Effect.logDebug(`-> ${line.trimEnd()}`),
+          Effect.async<unknown, ExecuteError>((resume) => start(resume, id, line, command, timeout))
+        )
       })
+    }
 
     const disconnect: Effect.Effect<void> = Effect.suspend(() => {
       if (state.ended === undefined) reader.end(new QmpDisconnected({ reason: "Disconnected" }))

@@ -13,13 +13,9 @@ describe("Deadlines", () => {
       fc.integer({ min: 0, max: 1100 }),
       (specs, until) => {
         let now = 0
-        const deadlines = new Deadlines(() => now)
         const expired: Array<number> = []
-        const added = specs.map(([ms, keep], i) => ({
-          ms,
-          keep,
-          deadline: deadlines.add(Duration.millis(ms), () => expired.push(i))
-        }))
+        const deadlines = new Deadlines<number>(() => now, (deadline) => expired.push(deadline.item))
+        const added = specs.map(([ms, keep], i) => ({ ms, keep, deadline: deadlines.add(Duration.millis(ms), i) }))
         for (const { deadline, keep } of added) if (!keep) deadlines.remove(deadline)
         now = until // What the keeper does when it wakes: `expireDue` is private; the keeper's first step runs it.
         ;(deadlines as unknown as { expireDue: () => number }).expireDue()
@@ -36,13 +32,13 @@ describe("Deadlines", () => {
 
   it.scoped("the keeper expires a deadline when TestClock passes it, and is woken early by an earlier one", () =>
     Effect.gen(function*() {
-      const deadlines = yield* InternalDeadlines.make
       const expired: Array<string> = []
-      deadlines.add(Duration.seconds(60), () => expired.push("60 s"))
+      const deadlines = yield* InternalDeadlines.make<string>((deadline) => expired.push(deadline.item))
+      deadlines.add(Duration.seconds(60), "60 s")
       yield* TestClock.adjust("1 second")
       // Earlier than the one the keeper sleeps for: the keeper must wake and sleep for this one.
-      deadlines.add(Duration.seconds(5), () => expired.push("5 s after 1 s"))
-      const removed = deadlines.add(Duration.seconds(3), () => expired.push("removed"))
+      deadlines.add(Duration.seconds(5), "5 s after 1 s")
+      const removed = deadlines.add(Duration.seconds(3), "removed")
       deadlines.remove(removed)
       yield* TestClock.adjust("5 seconds")
       expect(expired).toEqual(["5 s after 1 s"])
