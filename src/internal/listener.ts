@@ -386,13 +386,20 @@ export const makeState = (options: {
  */
 export const deliver = (state: ListenerState, event: QmpEvent): void => {
   const queue = state.queue
-  if (state.recordsArrivals) state.history.push(event)
-  if (queue.pending >= state.capacity) {
-    state.dropped++
-    if (state.strategy === "dropping") return
-    queue.dropOldest()
+  if (state.recordsArrivals) {
+    state.history.push(event)
+    if (queue.pending >= state.capacity) {
+      state.dropped++
+      return
+    }
   }
   queue.offer(event)
+  // Sliding: the oldest goes once the new one is in, so that it leaves behind `capacity` newer events
+  // (it is then in the history only if the history is longer than the queue).
+  if (queue.pending > state.capacity) {
+    state.dropped++
+    queue.dropOldest()
+  }
 }
 
 /**
