@@ -17,7 +17,6 @@
  */
 import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
-import { spawn } from "node:child_process"
 import * as Fs from "node:fs"
 import * as net from "node:net"
 import * as Os from "node:os"
@@ -26,6 +25,7 @@ import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { QmpClient } from "../src/index.js"
 import { findOnPath } from "../src/internal/findOnPath.js"
+import { startQemu } from "./qemu.js"
 import { formatCount, header, row, summarize } from "./stats.js"
 import type { Column } from "./stats.js"
 import type { Workload } from "./workload.js"
@@ -44,24 +44,11 @@ const withQemu = async <A>(body: (a: string, b: string) => Promise<A>): Promise<
   const dir = Fs.mkdtempSync(path.join(Os.tmpdir(), "effect-qmp-bench-"))
   const a = path.join(dir, "a.sock")
   const b = path.join(dir, "b.sock")
-  const qemu = spawn(qemuBinary, [
-    "-machine",
-    "none",
-    "-display",
-    "none",
-    "-nodefaults",
-    "-qmp",
-    `unix:${a},server=on,wait=off`,
-    "-qmp",
-    `unix:${b},server=on,wait=off`
-  ], { stdio: "ignore" })
+  const qemu = await startQemu(qemuBinary, [a, b])
   try {
-    for (let i = 0; i < 500 && !(Fs.existsSync(a) && Fs.existsSync(b)); i++) {
-      await new Promise((resolve) => setTimeout(resolve, 10))
-    }
     return await body(a, b)
   } finally {
-    qemu.kill("SIGKILL")
+    qemu.stop()
     Fs.rmSync(dir, { recursive: true, force: true })
   }
 }

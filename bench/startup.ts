@@ -15,13 +15,15 @@
  *
  *     node --import tsx bench/startup.ts --qmp DIST/bin/qmp.js --socket QMP.SOCK --runs 20
  */
-import { spawn, spawnSync } from "node:child_process"
+import { spawnSync } from "node:child_process"
 import * as fs from "node:fs"
 import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
 import { bundle } from "../scripts/bundle.js"
+import { findOnPath } from "../src/internal/findOnPath.js"
+import { startQemu } from "./qemu.js"
 import { header, row, summarize } from "./stats.js"
 import type { Column } from "./stats.js"
 import type { Workload } from "./workload.js"
@@ -40,9 +42,6 @@ const labels: Record<Command, string> = {
 
 /** The goal of issue 11: `qmp exec query-status` at most this much over `node -e 0`, in seconds. */
 const goal = 0.15
-
-const findOnPath = (name: string): string | undefined =>
-  (process.env.PATH ?? "").split(path.delimiter).map((dir) => path.join(dir, name)).find((file) => fs.existsSync(file))
 
 // ---------------------------------------------------------------------------------------------------
 // The child: times the rounds and reports every wall time.
@@ -116,26 +115,7 @@ const columns: ReadonlyArray<Column> = [
   { header: "over node -e 0", width: 14, align: "right" }
 ]
 
-/** A QEMU with a QMP socket, until `stop`. */
-const startQemu = async (binary: string, socket: string) => {
-  const qemu = spawn(binary, [
-    "-machine",
-    "none",
-    "-display",
-    "none",
-    "-nodefaults",
-    "-qmp",
-    `unix:${socket},server=on,wait=off`
-  ], { stdio: "ignore" })
-  const deadline = Date.now() + 10_000
-  while (!fs.existsSync(socket)) {
-    if (Date.now() > deadline || qemu.exitCode !== null) throw new Error("QEMU did not create its QMP socket")
-    await new Promise((resolve) => setTimeout(resolve, 20))
-  }
-  return { stop: () => void qemu.kill("SIGKILL") }
-}
-
-/** Issue 11: the start-up of `qmp exec query-status` on a real QEMU. */
+/** The start-up of `qmp exec query-status` on a real QEMU. */
 export const workload: Workload = {
   title: "start-up: qmp exec query-status on a real QEMU, beside node -e 0 and socat",
   run: async (options, print) => {
@@ -151,7 +131,7 @@ export const workload: Workload = {
       const built = await bundle(path.join(dir, "dist", "bin"))
       fs.writeFileSync(path.join(dir, "package.json"), JSON.stringify({ type: "module", version: "0.0.0-bench" }))
       const socket = path.join(dir, "qmp.sock")
-      qemu = await startQemu(qemuBinary, socket)
+      qemu = await startQemu(qemuBinary, [socket])
       print(`${runs} rounds of one run each: node -e 0, qmp exec query-status, qmp --help, socat. qmp is the bundle`)
       print("of the sources as they are (scripts/bundle.ts, in a temporary directory); one QEMU (-machine none)")
       print("serves every run, each a fresh process that connects, runs its command and exits.")

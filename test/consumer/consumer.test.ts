@@ -16,6 +16,7 @@ import * as Os from "node:os"
 import * as Path from "node:path"
 import { fileURLToPath } from "node:url"
 import { afterAll, beforeAll, describe, expect, it } from "vitest"
+import { findOnPath } from "../../src/internal/findOnPath.js"
 
 const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "../..")
 const readme = Fs.readFileSync(Path.join(root, "README.md"), "utf8")
@@ -115,9 +116,7 @@ const qemuCommand = (): ReadonlyArray<string> => {
   return line.replace(/\s*&\s*$/, "").trim().split(/\s+/)
 }
 
-const qemuBinary = (process.env.PATH ?? "").split(Path.delimiter)
-  .map((dir) => Path.join(dir, "qemu-system-x86_64"))
-  .find((path) => Fs.existsSync(path))
+const qemuBinary = findOnPath("qemu-system-x86_64")
 
 /** `it` for what needs QEMU: skipped plainly without it, or failing under QMP_REQUIRE_QEMU=1. */
 const itQemu = (name: string, body: () => void) => {
