@@ -1,5 +1,5 @@
 /**
- * Workload 3 of issue 11: how long `qmp exec query-status` takes from start to exit against a real
+ * How long `qmp exec query-status` takes from start to exit against a real
  * QEMU, beside `node -e 0` (Node's own start-up, the floor of any Node tool) and socat (a process that
  * connects, negotiates and sends query-status, with no runtime to start), and `qmp --help` (the full
  * command line, through @effect/cli).
@@ -40,7 +40,7 @@ const labels: Record<Command, string> = {
   socat: "socat (negotiate, query-status)"
 }
 
-/** The goal of issue 11: `qmp exec query-status` at most this much over `node -e 0`, in seconds. */
+/** The goal: `qmp exec query-status` at most this much over `node -e 0`, in seconds. */
 const goal = 0.15
 
 // ---------------------------------------------------------------------------------------------------

@@ -93,7 +93,9 @@ export class QmpEvents extends Context.Tag("effect-qmp/QmpEvents")<QmpEvents, Se
  */
 export const defaultListenerCapacity = 10_000
 
-const registryClosed = new QmpDisconnected({ reason: "Ended", detail: "the QmpEvents registry was closed" })
+/** Why listeners end when their registry's scope closes (made when needed: a start-up saves its cost). */
+const registryClosed = (): QmpDisconnected =>
+  new QmpDisconnected({ reason: "Ended", detail: "the QmpEvents registry was closed" })
 
 /**
  * Creates a registry whose dispatch fiber lives in the current scope.
@@ -120,7 +122,7 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
         return inbox.takeAll()
       })),
       Effect.flatMap((requests) => Effect.forEach(requests, (request) => Dispatch.handle(registry, request))),
-      Effect.zipRight(Dispatch.handle(registry, { _tag: "End", reason: registryClosed, done: () => {} }))
+      Effect.zipRight(Dispatch.handle(registry, { _tag: "End", reason: registryClosed(), done: () => {} }))
     )
   )
 

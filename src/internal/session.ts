@@ -210,6 +210,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       })
 
     const onGreeting = (message: QmpMessage.JsonObject): Effect.Effect<void> => {
+      // Decoding changes nothing: the transition runs with the returned effect.
       const decoded = Schema.decodeUnknownEither(QmpMessage.Greeting)(message)
       if (decoded._tag === "Right") {
         return Effect.zipRight(state.greeted, Deferred.succeed(greeting, decoded.right))
@@ -265,37 +266,42 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       return true
     }
 
-    const onReply = (message: QmpMessage.JsonObject): Effect.Effect<void> => {
-      const call = calls.take(message.id)
-      if (call === undefined) {
-        // QEMU answers a line it cannot parse with an error without an id: which command it was cannot
-        // be known, so, as qemu.qmp does, end the connection rather than let every caller time out.
-        if (!Object.hasOwn(message, "id") && Object.hasOwn(message, "error")) {
-          const desc = isErrorBody(message.error) ? `${message.error.class}: ${message.error.desc}` : render(message)
-          const error = new QmpProtocolError({ reason: "ServerParseError", detail: desc })
-          return terminate(new QmpDisconnected({ reason: "ProtocolError", detail: error.message }), error)
+    /** Settles the call a reply answers, when it runs; or says what is wrong with the reply. */
+    const onReply = (message: QmpMessage.JsonObject): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        const call = calls.take(message.id)
+        if (call === undefined) {
+          // QEMU answers a line it cannot parse with an error without an id: which command it was cannot
+          // be known, so, as qemu.qmp does, end the connection rather than let every caller time out.
+          if (!Object.hasOwn(message, "id") && Object.hasOwn(message, "error")) {
+            const desc = isErrorBody(message.error) ? `${message.error.class}: ${message.error.desc}` : render(message)
+            const error = new QmpProtocolError({ reason: "ServerParseError", detail: desc })
+            return terminate(new QmpDisconnected({ reason: "ProtocolError", detail: error.message }), error)
+          }
+          return calls.wasAbandoned(message.id) ?
+            Effect.logDebug("Dropped the late reply of a command that timed out or was interrupted").pipe(
+              Effect.annotateLogs("reply", render(message))
+            ) :
+            Effect.logWarning("Dropped a reply that answers no pending command (unknown id)").pipe(
+              Effect.annotateLogs("reply", render(message))
+            )
         }
-        return calls.wasAbandoned(message.id) ?
-          Effect.logDebug("Dropped the late reply of a command that timed out or was interrupted").pipe(
-            Effect.annotateLogs("reply", render(message))
-          ) :
-          Effect.logWarning("Dropped a reply that answers no pending command (unknown id)").pipe(
-            Effect.annotateLogs("reply", render(message))
+        if (!settleReply(call, message)) {
+          const why = Object.hasOwn(message, "error") ?
+            explain(QmpMessage.ErrorResponse, message) :
+            "neither \"return\" nor \"error\""
+          calls.settle(
+            call,
+            Exit.fail(
+              new QmpProtocolError({
+                reason: "MalformedReply",
+                detail: `${call.command}: ${why} in ${render(message)}`
+              })
+            )
           )
-      }
-      if (!settleReply(call, message)) {
-        const why = Object.hasOwn(message, "error") ?
-          explain(QmpMessage.ErrorResponse, message) :
-          "neither \"return\" nor \"error\""
-        calls.settle(
-          call,
-          Exit.fail(
-            new QmpProtocolError({ reason: "MalformedReply", detail: `${call.command}: ${why} in ${render(message)}` })
-          )
-        )
-      }
-      return Effect.void
-    }
+        }
+        return Effect.void
+      })
 
     const onItem = (item: Item): Effect.Effect<void> => {
       switch (item._tag) {
