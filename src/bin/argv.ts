@@ -74,6 +74,9 @@ const parseTokens = (tokens: ReadonlyArray<string>, spec: Record<string, Kind>):
       break
     }
     if (!looksLikeOption(token)) {
+      // `@effect/cli` takes the options with a value out first: a word that then follows a flag is
+      // read as the flag's value (`--oob --socket S no`), however far from it the word stood.
+      if (flags.size > 0 && booleanWords.has(token.trim().toLowerCase())) return undefined
       positionals.push(token)
       continue
     }

@@ -107,6 +107,8 @@ describe("the quick parser of qmp", () => {
     ["exec", "--socket=/tmp/qmp.sock", "query-status"],
     ["exec", "query-status", "--bogus"],
     ["exec", "--verbose", "yes", "query-status"],
+    // @effect/cli takes `--socket wait` out first, then reads "no" as the value of --oob.
+    ["exec", "a.b=1", "--oob", "--socket", "wait", "no"],
     ["exec", "--socket", "a", "--socket", "b", "query-status"],
     ["events", "--count", "two"],
     ["events", "--format", "xml"],
