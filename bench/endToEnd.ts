@@ -213,7 +213,7 @@ const runClient = (mode: "default" | "listener" | "names", socketPath: string, e
         for (let i = 0; i < namedListeners; i++) yield* registry.listener(names[i % names.length])
       }
       const start = performance.now()
-      const result = (yield* client.execute("x-blast", { count: events })) as BlastReturn
+      const result = (yield* client.executeUnknown("x-blast", { count: events })) as BlastReturn
       if (reader !== undefined) yield* Fiber.join(reader)
       const elapsed = performance.now() - start
       // The default listener kept the newest 10 000 and counted the rest as dropped: all N reached it.

@@ -52,12 +52,15 @@ import type * as Tracer from "effect/Tracer"
 import type { Runstate } from "./internal/runstate.js"
 import * as Session from "./internal/session.js"
 import * as Transport from "./internal/transport.js"
+import { makeReturnDecoder } from "./internal/typedDecode.js"
+import type * as Qemu72 from "./qemu/v7_2/types.js"
 import type { QmpAddress } from "./QmpAddress.js"
 import { addressConfig, format as formatAddress } from "./QmpAddress.js"
 import type { ExecuteError, QmpDisconnected } from "./QmpError.js"
 import { QmpConnectError, QmpNegotiationError } from "./QmpError.js"
 import * as QmpEvents from "./QmpEvents.js"
 import type * as QmpMessage from "./QmpMessage.js"
+import type { CommandShape, EventShape, Generated } from "./QmpSchema.js"
 
 export {
   /**
@@ -139,10 +142,46 @@ export interface ExecuteOptions {
 }
 
 /**
+ * The constraint on a map of commands: each a `CommandShape` (a generated module's `Commands`).
+ *
+ * @since 0.1.0
+ * @category typing
+ */
+export type CommandMap<Commands> = { readonly [C in keyof Commands]: CommandShape }
+
+/**
+ * QEMU 7.2's commands: what `QmpClient` is typed by unless `typed` gives it another module.
+ *
+ * @since 0.1.0
+ * @category typing
+ */
+export type DefaultCommands = Qemu72.Commands
+
+/**
+ * The arguments after a command's name: required when the command has required arguments.
+ *
+ * @since 0.1.0
+ * @category typing
+ */
+export type ArgumentsOf<S extends CommandShape> = S["argsRequired"] extends true ?
+  [args: S["args"], options?: ExecuteOptions] :
+  [args?: S["args"], options?: ExecuteOptions]
+
+/**
+ * The commands of a map that QEMU runs out of band.
+ *
+ * @since 0.1.0
+ * @category typing
+ */
+export type OobCommand<Commands extends CommandMap<Commands>> = {
+  readonly [C in keyof Commands & string]: Commands[C] extends { readonly allowOob: true } ? C : never
+}[keyof Commands & string]
+
+/**
  * @since 0.1.0
  * @category models
  */
-export interface Service {
+export interface Service<Commands extends CommandMap<Commands> = DefaultCommands> {
   /** Where this client is connected. */
   readonly address: QmpAddress
   /** QEMU's greeting: its version and the capabilities it offered. */
@@ -150,10 +189,29 @@ export interface Service {
   /** `true` if out-of-band execution was enabled (the greeting offered `oob`). */
   readonly oob: boolean
   /**
-   * Runs a command and gives its `return` value. Any number of fibers may call it at once. A call
-   * that times out or is interrupted has its late reply dropped.
+   * Runs a command and gives its `return`, decoded with the command's Schema: the name, the
+   * arguments and the return are typed by the client's module (QEMU 7.2's by default). Members a
+   * newer QEMU added to the return are kept, and an enum value the module does not know passes (it
+   * is logged once); a return that does not match fails with `QmpProtocolError`
+   * ("UnexpectedReturn"). Any number of fibers may call it at once. A call that times out or is
+   * interrupted has its late reply dropped. At run time a name the module lacks runs as
+   * `executeUnknown`.
+   *
+   * @example
+   * ```ts
+   * const status = yield* qmp.execute("query-status") // StatusInfo
+   * if (!status.running) yield* qmp.execute("cont")
+   * ```
    */
-  readonly execute: (
+  readonly execute: <C extends keyof Commands & string>(
+    command: C,
+    ...rest: ArgumentsOf<Commands[C]>
+  ) => Effect.Effect<Commands[C]["return"], ExecuteError>
+  /**
+   * Runs any command, typed or not, and gives its `return` as QEMU sent it: for commands the
+   * module lacks (a newer QEMU's, a test server's) and names known only at run time.
+   */
+  readonly executeUnknown: (
     command: string,
     args?: Readonly<Record<string, unknown>>,
     options?: ExecuteOptions
@@ -161,9 +219,14 @@ export interface Service {
   /**
    * Runs a command out of band (`exec-oob`): QEMU runs it at once, even while an in-band command is
    * still running. Only commands that allow it (`query-yank`, `migrate-recover`, ...), and only when
-   * `oob` is enabled.
+   * `oob` is enabled. Typed and decoded as `execute`.
    */
-  readonly executeOob: (
+  readonly executeOob: <C extends OobCommand<Commands>>(
+    command: C,
+    ...rest: ArgumentsOf<Commands[C]>
+  ) => Effect.Effect<Commands[C]["return"], ExecuteError>
+  /** `executeOob` for any command, its return as QEMU sent it. */
+  readonly executeOobUnknown: (
     command: string,
     args?: Readonly<Record<string, unknown>>,
     options?: ExecuteOptions
@@ -193,6 +256,54 @@ export interface Service {
  * @category tags
  */
 export class QmpClient extends Context.Tag("effect-qmp/QmpClient")<QmpClient, Service>() {}
+
+/** QEMU 7.2's generated module, loaded the first time a typed command needs it. */
+const qemu72 = (): Promise<Generated<any, any>> => import("./qemu/v7_2/index.js").then((m) => m.module)
+
+/**
+ * A client typed by another generated module (`qmp codegen` for your QEMU): `execute` takes that
+ * module's commands, and decodes returns with its Schemas. The connection is the same.
+ *
+ * @example
+ * ```ts
+ * import { module as Qemu9 } from "./qemu/v9_2/index.js" // written by `qmp codegen --out src/qemu/v9_2`
+ *
+ * const qmp = yield* QmpClient.typed(Qemu9)
+ * const info = yield* qmp.execute("query-status")
+ * ```
+ *
+ * @since 0.1.0
+ * @category typing
+ */
+export const typed = <
+  Commands extends CommandMap<Commands>,
+  Events extends { readonly [E in keyof Events]: EventShape }
+>(
+  module: Generated<Commands, Events>
+): Effect.Effect<Service<Commands>, never, QmpClient> =>
+  Effect.map(QmpClient, (client) => retype(client, () => Promise.resolve(module)) as Service<Commands>)
+
+/** The same connection, its typed commands decoded with the module `load` gives. */
+const retype = (client: Service<any>, load: () => Promise<Generated<any, any>>): Service<any> => {
+  const decode = makeReturnDecoder(load)
+  const typedCall = (
+    run: (
+      command: string,
+      args?: Readonly<Record<string, unknown>>,
+      options?: ExecuteOptions
+    ) => Effect.Effect<unknown, ExecuteError>
+  ) =>
+  (command: string, args?: object, options?: ExecuteOptions): Effect.Effect<unknown, ExecuteError> =>
+    Effect.flatMap(
+      run(command, args as Readonly<Record<string, unknown>> | undefined, options),
+      (reply) => decode(command, reply)
+    )
+  return {
+    ...client,
+    execute: typedCall(client.executeUnknown) as Service<any>["execute"],
+    executeOob: typedCall(client.executeOobUnknown) as Service<any>["executeOob"]
+  }
+}
 
 /**
  * The default `connectTimeout`.
@@ -327,16 +438,17 @@ export const make = (
       )
     }
 
-    return QmpClient.of({
+    const untyped = {
       address,
       greeting,
       oob,
-      execute: run("execute"),
-      executeOob: run("exec-oob"),
+      executeUnknown: run("execute"),
+      executeOobUnknown: run("exec-oob"),
       disconnect: session.disconnect,
       closed: session.state.closed,
       runstate: { get: session.state.get, changes: session.state.changes }
-    })
+    }
+    return QmpClient.of(retype(untyped as Service<any>, qemu72) as Service)
   }).pipe(Effect.annotateLogs({ module: "QmpClient", address: formatAddress(address) }))
 
 /**

@@ -133,7 +133,9 @@ export class QmpTimeoutError extends Schema.TaggedError<QmpTimeoutError>("effect
 /**
  * The server sent something that is not QMP. Fatal reasons end the connection (`NotJson`,
  * `NotObject`, `MessageTooLarge`, and `ServerParseError`: an error reply without an id, which QEMU
- * sends when it cannot parse a command); `MalformedReply` fails only the call whose id it carries.
+ * sends when it cannot parse a command); `MalformedReply` fails only the call whose id it carries;
+ * `UnexpectedReturn`, only a typed call whose return does not match the command's generated Schema
+ * (the connection goes on).
  * `InvalidArguments`: a command's arguments cannot be written as JSON (a BigInt, a cycle); it was
  * not sent.
  *
@@ -149,7 +151,8 @@ export class QmpProtocolError extends Schema.TaggedError<QmpProtocolError>("effe
       "MessageTooLarge",
       "MalformedReply",
       "ServerParseError",
-      "InvalidArguments"
+      "InvalidArguments",
+      "UnexpectedReturn"
     ),
     detail: Schema.String
   }
@@ -171,6 +174,9 @@ export class QmpProtocolError extends Schema.TaggedError<QmpProtocolError>("effe
           `no pending command can be told apart from it, so the connection was closed`
       case "InvalidArguments":
         return `QMP protocol error: the command cannot be written as JSON (${this.detail}); it was not sent`
+      case "UnexpectedReturn":
+        return `QMP protocol error: the return does not match the command's schema: ${this.detail}; ` +
+          `executeUnknown gives it as it is`
     }
   }
 }

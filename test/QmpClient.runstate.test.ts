@@ -53,8 +53,8 @@ describe("command timeouts, on TestClock", () => {
       const server = yield* QmpTestServer.QmpTestServer
       yield* server.handle("slow", QmpTestServer.silent)
       const client = yield* QmpClient.QmpClient
-      const slow = yield* Effect.fork(client.execute("slow", undefined, { timeout: "2 seconds" }))
-      const slower = yield* Effect.fork(client.execute("slow"))
+      const slow = yield* Effect.fork(client.executeUnknown("slow", undefined, { timeout: "2 seconds" }))
+      const slower = yield* Effect.fork(client.executeUnknown("slow"))
       yield* server.nextCommand
       yield* server.nextCommand
       yield* TestClock.adjust("1999 millis")

@@ -172,7 +172,7 @@ describe("QmpClient (QmpTestServer)", () => {
         for (const name of ["a", "b", "c"]) yield* server.handle(`cmd-${name}`, QmpTestServer.silent)
         const calls = yield* Effect.forEach(
           ["a", "b", "c"],
-          (name) => Effect.fork(client.execute(`cmd-${name}`, { name })),
+          (name) => Effect.fork(client.executeUnknown(`cmd-${name}`, { name })),
           { concurrency: "unbounded" }
         )
         const received = [yield* server.nextCommand, yield* server.nextCommand, yield* server.nextCommand]
@@ -186,7 +186,7 @@ describe("QmpClient (QmpTestServer)", () => {
     it.scopedLive("QEMU's error reply fails the call with QmpExecuteError; the connection stays usable", () =>
       Effect.gen(function*() {
         const { client, server } = yield* connected()
-        const call = yield* Effect.fork(client.execute("nope"))
+        const call = yield* Effect.fork(client.executeUnknown("nope"))
         expect((yield* server.nextCommand).command).toBe("nope")
         const error = yield* Effect.flip(Fiber.join(call))
         expect(error).toMatchObject({
@@ -218,7 +218,7 @@ describe("QmpClient (QmpTestServer)", () => {
         const { client, conn, server } = yield* connected()
         yield* server.handle("slow", QmpTestServer.silent)
         yield* server.handle("next", QmpTestServer.silent)
-        const slow = yield* Effect.fork(client.execute("slow", undefined, { timeout: "200 millis" }))
+        const slow = yield* Effect.fork(client.executeUnknown("slow", undefined, { timeout: "200 millis" }))
         const slowCommand = yield* server.nextCommand
         // The call times out when the clock reaches its timeout, not before.
         yield* TestClock.adjust("199 millis")
@@ -228,7 +228,7 @@ describe("QmpClient (QmpTestServer)", () => {
         expect(error).toMatchObject({ _tag: "QmpTimeoutError", command: "slow", timeout: "200ms" })
         expect(error.message).toContain("may still complete")
 
-        const next = yield* Effect.fork(client.execute("next"))
+        const next = yield* Effect.fork(client.executeUnknown("next"))
         const nextCommand = yield* server.nextCommand
         // The late reply first, then the reply to the next call.
         yield* conn.send({ return: "late", id: slowCommand.id }, { return: "mine", id: nextCommand.id })
@@ -243,10 +243,10 @@ describe("QmpClient (QmpTestServer)", () => {
         const { client, conn, server } = yield* connected()
         yield* server.handle("abandoned", QmpTestServer.silent)
         yield* server.handle("next", QmpTestServer.silent)
-        const call = yield* Effect.fork(client.execute("abandoned"))
+        const call = yield* Effect.fork(client.executeUnknown("abandoned"))
         const command = yield* server.nextCommand
         yield* Fiber.interrupt(call)
-        const next = yield* Effect.fork(client.execute("next"))
+        const next = yield* Effect.fork(client.executeUnknown("next"))
         const nextCommand = yield* server.nextCommand
         yield* conn.send({ return: "late", id: command.id }, { return: "mine", id: nextCommand.id })
         expect(yield* Fiber.join(next)).toBe("mine")
@@ -259,7 +259,7 @@ describe("QmpClient (QmpTestServer)", () => {
         const calls = yield* Effect.fork(
           Effect.forEach(
             Array.from({ length: 200 }, (_, i) => i),
-            (i) => client.execute("echo", { i }),
+            (i) => client.executeUnknown("echo", { i }),
             { concurrency: "unbounded" }
           )
         )
@@ -303,7 +303,7 @@ describe("QmpClient (QmpTestServer)", () => {
           (_, ctx) => Effect.zipRight(ctx.connection.send(...flood, { return: {}, id: ctx.command.id }), ctx.noReply)
         )
         const jobs = yield* events.listener("JOB_STATUS_CHANGE")
-        const call = yield* Effect.fork(client.execute("flood"))
+        const call = yield* Effect.fork(client.executeUnknown("flood"))
         expect((yield* server.nextCommand).command).toBe("flood")
         yield* Fiber.join(call)
         const history = yield* events.events.history
@@ -318,7 +318,7 @@ describe("QmpClient (QmpTestServer)", () => {
         const { client, conn, events, server } = yield* connected()
         yield* server.handle("echo", QmpTestServer.silent)
         const text = "ünïcödé € 𝄞 😀 名前"
-        const call = yield* Effect.fork(client.execute("echo"))
+        const call = yield* Effect.fork(client.executeUnknown("echo"))
         const command = yield* server.nextCommand
         const bytes = Buffer.from(
           JSON.stringify(event("NAMED", { text })) + "\r\n" +
@@ -376,7 +376,7 @@ describe("QmpClient (QmpTestServer)", () => {
           // Paused, the client holds a few chunks at most; the kernel holds a few hundred KB more.
           expect(maxBehind).toBeLessThan(3 * MiB)
           // And nothing was lost.
-          yield* client.execute("done")
+          yield* client.executeUnknown("done")
           expect(published).toBe(blocks * perBlock)
           expect((yield* real.events.history).length).toBe(Math.min(blocks * perBlock, 10_000))
         }),
@@ -399,7 +399,7 @@ describe("QmpClient (QmpTestServer)", () => {
             ),
             ctx.noReply
           ))
-        const call = yield* Effect.fork(client.execute("query-status"))
+        const call = yield* Effect.fork(client.executeUnknown("query-status"))
         expect(yield* Fiber.join(call)).toEqual({ status: "running" })
         expect(yield* events.events.history).toEqual([])
         expect(logs.messages("WARN")).toEqual([
@@ -419,12 +419,12 @@ describe("QmpClient (QmpTestServer)", () => {
           "query-status",
           (_, ctx) => ctx.replyRaw({ error: { desc: "an error without a class" }, id: ctx.command.id })
         )
-        const call = yield* Effect.fork(client.execute("query-status"))
+        const call = yield* Effect.fork(client.executeUnknown("query-status"))
         const error = yield* Effect.flip(Fiber.join(call))
         expect(error).toMatchObject({ _tag: "QmpProtocolError", reason: "MalformedReply" })
         expect(error.message).toContain("class")
         yield* server.handle("query-status", () => Effect.succeed(1))
-        const next = yield* Effect.fork(client.execute("query-status"))
+        const next = yield* Effect.fork(client.executeUnknown("query-status"))
         expect(yield* Fiber.join(next)).toBe(1)
       }))
 
@@ -440,7 +440,7 @@ describe("QmpClient (QmpTestServer)", () => {
             Effect.zipRight(ctx.connection.raw(line + "\r\n"), ctx.noReply))
           const listener = yield* events.listener()
           yield* server.emit(event("BEFORE"))
-          const call = yield* Effect.fork(client.execute("query-status"))
+          const call = yield* Effect.fork(client.executeUnknown("query-status"))
           expect((yield* server.nextCommand).command).toBe("query-status")
           const error = yield* Effect.flip(Fiber.join(call))
           expect(error).toMatchObject({ _tag: "QmpProtocolError", reason })

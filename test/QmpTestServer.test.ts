@@ -336,7 +336,7 @@ describe("QmpTestServer", () => {
       Effect.gen(function*() {
         const { client } = yield* connect()
         yield* client.execute("blockdev-add", { driver: "null-co", "node-name": "src", size: MiB })
-        const error = (args: Record<string, unknown>) => refusal(client.execute("blockdev-add", args))
+        const error = (args: Record<string, unknown>) => refusal(client.executeUnknown("blockdev-add", args))
         expect(yield* error({ driver: "null-co", "node-name": "src" })).toMatchObject({
           errorClass: "GenericError",
           desc: "Duplicate nodes with node-name='src'"
@@ -389,8 +389,8 @@ describe("QmpTestServer", () => {
         const { client } = yield* connect()
         yield* nullNodes(client)
         yield* client.execute("blockdev-add", { driver: "null-co", "node-name": "big" })
-        const error = (args: Record<string, unknown>) => refusal(client.execute("blockdev-backup", args))
-        const base = { "job-id": "j", device: "src", target: "tgt", sync: "full" }
+        const error = (args: Record<string, unknown>) => refusal(client.executeUnknown("blockdev-backup", args))
+        const base = { "job-id": "j", device: "src", target: "tgt", sync: "full" as const }
         expect((yield* error({ ...base, sync: undefined })).desc).toBe("Parameter 'sync' is missing")
         expect((yield* error({ ...base, sync: "bogus" })).desc).toBe("Parameter 'sync' does not accept value 'bogus'")
         expect((yield* error({ ...base, device: "nope" })).desc).toBe("Cannot find device='nope' nor node-name='nope'")
@@ -420,7 +420,7 @@ describe("QmpTestServer", () => {
         const progress: Array<number> = []
         for (let millis = 50; millis < 500; millis += 50) {
           yield* TestClock.adjust("50 millis")
-          const jobs = (yield* client.execute("query-jobs")) as ReadonlyArray<Record<string, unknown>>
+          const jobs = yield* client.execute("query-jobs")
           expect(jobs).toEqual([{
             "current-progress": expect.any(Number),
             status: "running",
@@ -455,12 +455,12 @@ describe("QmpTestServer", () => {
         yield* client.execute("job-pause", { id: "j3" })
         expect(statuses(yield* listener.clear)).toEqual(["paused"])
         expect((yield* refusal(client.execute("job-pause", { id: "j3" }))).desc).toBe("Job is already paused")
-        const [paused] = (yield* client.execute("query-block-jobs")) as ReadonlyArray<Record<string, unknown>>
+        const [paused] = yield* client.execute("query-block-jobs")
         expect(paused).toMatchObject({ device: "j3", status: "paused", paused: true, busy: false, speed: MiB })
         expect(paused.offset).toBeGreaterThan(0)
         // A second at 1 MiB/s would move a running job by 1 MiB: a paused one stays where it was.
         yield* TestClock.adjust("1 second")
-        const [still] = (yield* client.execute("query-block-jobs")) as ReadonlyArray<Record<string, unknown>>
+        const [still] = yield* client.execute("query-block-jobs")
         expect(still.offset).toBe(paused.offset)
         yield* client.execute("job-resume", { id: "j3" })
         expect(statuses(yield* listener.clear)).toEqual(["running"])
@@ -555,7 +555,7 @@ describe("QmpTestServer", () => {
             return { echo: args }
           }))
         const listener = yield* events.listener("ECHOED")
-        expect(yield* client.execute("x-echo", { a: [1, "two"] })).toEqual({ echo: { a: [1, "two"] } })
+        expect(yield* client.executeUnknown("x-echo", { a: [1, "two"] })).toEqual({ echo: { a: [1, "two"] } })
         expect(yield* listener.isEmpty).toBe(false)
         expect((yield* listener.take).data).toEqual({ args: { a: [1, "two"] } })
         const command = yield* Queue.take(contexts)
@@ -564,7 +564,7 @@ describe("QmpTestServer", () => {
         // A command without arguments gets {} as args, and `undefined` as a result replies {}.
         const args = yield* Queue.unbounded<unknown>()
         yield* server.handle("x-void", (a) => Effect.asVoid(Queue.offer(args, a)))
-        expect(yield* client.execute("x-void")).toEqual({})
+        expect(yield* client.executeUnknown("x-void")).toEqual({})
         expect(yield* Queue.take(args)).toEqual({})
       }))
 
@@ -573,13 +573,13 @@ describe("QmpTestServer", () => {
         const { client, server } = yield* connect()
         yield* server.handle("x-fail", () => Effect.fail({ class: "DeviceNotFound", desc: "Device 'x' not found" }))
         yield* server.handle("x-die", () => Effect.dieMessage("boom"))
-        expect(yield* refusal(client.execute("x-fail"))).toMatchObject({
+        expect(yield* refusal(client.executeUnknown("x-fail"))).toMatchObject({
           _tag: "QmpExecuteError",
           command: "x-fail",
           errorClass: "DeviceNotFound",
           desc: "Device 'x' not found"
         })
-        const died = yield* refusal(client.execute("x-die"))
+        const died = yield* refusal(client.executeUnknown("x-die"))
         expect(died).toMatchObject({ _tag: "QmpExecuteError", errorClass: "GenericError" })
         expect(died.message).toContain("boom")
         expect(QmpTestServer.genericError("no")).toEqual({ class: "GenericError", desc: "no" })
@@ -589,7 +589,7 @@ describe("QmpTestServer", () => {
       Effect.gen(function*() {
         const { client, server } = yield* connect()
         yield* server.handle("query-status", () => Effect.succeed({ status: "inmigrate", running: false }))
-        expect(yield* client.execute("query-status")).toEqual({ status: "inmigrate", running: false })
+        expect(yield* client.executeUnknown("query-status")).toEqual({ status: "inmigrate", running: false })
       }))
 
     it.scopedLive("reply now, then events after the reply (as block-job-complete), in the background", () =>
@@ -603,7 +603,7 @@ describe("QmpTestServer", () => {
             return "dropped"
           }))
         const listener = yield* events.listener("LATER")
-        expect(yield* client.execute("x-later")).toEqual({ started: true })
+        expect(yield* client.executeUnknown("x-later")).toEqual({ started: true })
         expect(yield* listener.isEmpty).toBe(true)
         yield* Deferred.succeed(go, undefined)
         expect((yield* listener.take).event).toBe("LATER")
@@ -627,9 +627,9 @@ describe("QmpTestServer", () => {
         const release = yield* Deferred.make<void>()
         yield* server.handle("x-slow", () => Effect.as(Deferred.await(release), "slow"))
         yield* server.handle("x-ping", () => Effect.succeed("pong"), { oob: true })
-        const slow = yield* Effect.fork(client.execute("x-slow"))
+        const slow = yield* Effect.fork(client.executeUnknown("x-slow"))
         const inBand = yield* Effect.fork(client.execute("query-status"))
-        expect(yield* client.executeOob("x-ping")).toBe("pong")
+        expect(yield* client.executeOobUnknown("x-ping")).toBe("pong")
         expect(yield* client.executeOob("query-yank")).toEqual([{ type: "chardev", id: "compat_monitor0" }])
         yield* Effect.sleep("50 millis")
         expect(inBand.unsafePoll()).toBeNull()
@@ -873,7 +873,7 @@ describe("QmpTestServer", () => {
       const qmp = yield* QmpClient.QmpClient
       const events = yield* QmpEvents.QmpEvents
       const pongs = yield* events.listener("PONG")
-      expect(yield* qmp.execute("guest-ping", { text: "hi" })).toEqual({ pong: true })
+      expect(yield* qmp.executeUnknown("guest-ping", { text: "hi" })).toEqual({ pong: true })
       expect(yield* pongs.isEmpty).toBe(false)
       expect((yield* pongs.take).data).toEqual({ echo: "hi" })
     }).pipe(Effect.provide(QmpTestServer.layerWithClient())))
@@ -883,8 +883,8 @@ describe("QmpTestServer", () => {
       const { client, server } = yield* connect()
       const seen = yield* Ref.make<ReadonlyArray<unknown>>([])
       yield* server.handle("x-record", (args) => Ref.update(seen, (all) => [...all, args.n]))
-      yield* client.execute("x-record", { n: 1 })
-      yield* client.execute("x-record", { n: 2 })
+      yield* client.executeUnknown("x-record", { n: 1 })
+      yield* client.executeUnknown("x-record", { n: 2 })
       expect(yield* Ref.get(seen)).toEqual([1, 2])
     }))
 })

@@ -167,7 +167,7 @@ const tutorial = (target: Target) => {
     Effect.gen(function*() {
       const { events, qmp } = yield* target.connect
       const listener = yield* events.listener(["STOP", "RESUME"])
-      for (const command of ["stop", "cont", "stop", "cont", "stop", "cont"]) yield* qmp.execute(command)
+      for (const command of ["stop", "cont", "stop", "cont", "stop", "cont"]) yield* qmp.executeUnknown(command)
       const first = yield* listener.take
       const twoMore = yield* collect(listener, 2)
       const fourth = yield* listener.take

@@ -40,7 +40,7 @@ export const run = (config: Config) =>
       timeout === undefined ? {} : { commandTimeout: timeout },
       () => Effect.void,
       (qmp) =>
-        (config.oob ? qmp.executeOob : qmp.execute)(name, args).pipe(
+        (config.oob ? qmp.executeOobUnknown : qmp.executeUnknown)(name, args).pipe(
           Effect.flatMap((result) => Output.line(Output.json(result)))
         )
     )

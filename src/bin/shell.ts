@@ -110,11 +110,11 @@ interface SchemaEntry {
 /** Reads the vocabulary from `query-commands` and `query-qmp-schema`; what fails stays empty. */
 const vocabulary = (qmp: QmpClient.Service): Effect.Effect<Vocabulary> =>
   Effect.gen(function*() {
-    const commands = yield* qmp.execute("query-commands").pipe(
+    const commands = yield* qmp.executeUnknown("query-commands").pipe(
       Effect.map((list) => (list as ReadonlyArray<{ readonly name: string }>).map((c) => c.name).sort()),
       Effect.orElseSucceed(() => [] as ReadonlyArray<string>)
     )
-    const schema = yield* qmp.execute("query-qmp-schema").pipe(
+    const schema = yield* qmp.executeUnknown("query-qmp-schema").pipe(
       Effect.map((entries) => entries as ReadonlyArray<SchemaEntry>),
       Effect.orElseSucceed(() => [] as ReadonlyArray<SchemaEntry>)
     )
@@ -286,7 +286,7 @@ export const run = (
           continue
         }
       }
-      const result = yield* Effect.either(qmp.execute(command, args))
+      const result = yield* Effect.either(qmp.executeUnknown(command, args))
       if (Either.isRight(result)) {
         yield* print(Output.json(result.right, interactive))
         if (command === "quit") {

@@ -48,7 +48,7 @@ export const run = (config: Config) =>
         const event = yield* Effect.gen(function*() {
           if (name !== undefined) {
             // If the command's fate is lost with the connection, the event may still be there.
-            yield* qmp.execute(name, args).pipe(Effect.catchTag("QmpDisconnected", () => Effect.void))
+            yield* qmp.executeUnknown(name, args).pipe(Effect.catchTag("QmpDisconnected", () => Effect.void))
           }
           return yield* listener.take
         }).pipe(

@@ -46,3 +46,15 @@ export const eventsDroppedBy = (listener: string): Metric.Metric.Counter<number>
 /** `qmp_commands_pending` tagged with a connection's address. @internal */
 export const commandsPendingAt = (address: string): Metric.Metric.Counter<number> =>
   tagged(commandsPendingKey, "address", address)
+
+/** @internal */
+export const unknownEnumValuesKey = MetricKey.counter("qmp_unknown_enum_values", {
+  description: "Values of QEMU enums the generated module did not know",
+  incremental: true
+})
+
+/** @internal */
+export const eventsRejectedKey = MetricKey.counter("qmp_events_rejected", {
+  description: "Events whose data did not match the generated Schema: typed listeners did not get them",
+  incremental: true
+})

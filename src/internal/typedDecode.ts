@@ -1,0 +1,140 @@
+/**
+ * What typed commands and typed listeners check with a generated module's Schemas, loaded the first
+ * time one is needed: a command's return (decoded, with the members a newer QEMU added kept), and an
+ * event's data (validated, never transformed: every listener shares the object read from the wire).
+ *
+ * Enums are open at run time: a value the module does not know passes, and is counted and logged
+ * once (see `QmpSchema.openEnum`).
+ *
+ * @internal
+ */
+import * as Effect from "effect/Effect"
+import * as Either from "effect/Either"
+import * as ParseResult from "effect/ParseResult"
+import * as Schema from "effect/Schema"
+import { QmpProtocolError } from "../QmpError.js"
+import type { Generated, Schemas } from "../QmpSchema.js"
+import { takeUnknownEnumValues } from "../QmpSchema.js"
+
+/** A Schema rejection, one issue per path: `status: is missing`. */
+const describe = (error: ParseResult.ParseError): string =>
+  ParseResult.ArrayFormatter.formatErrorSync(error)
+    .map((issue) => issue.path.length === 0 ? issue.message : `${issue.path.join(".")}: ${issue.message}`)
+    .join("; ")
+
+/**
+ * Logs the enum values met since the last call that the module did not know, once each.
+ *
+ * @internal
+ */
+export const logUnknownEnumValues = (qemu: string): Effect.Effect<void> => {
+  const unknown = takeUnknownEnumValues()
+  if (unknown.length === 0) return Effect.void
+  return Effect.forEach(unknown, ({ enumName, value }) =>
+    Effect.logWarning(
+      `QEMU sent a value of ${enumName} that the module generated from QEMU ${qemu} does not know; it is passed on`
+    ).pipe(Effect.annotateLogs({ enum: enumName, value })), { discard: true })
+}
+
+/**
+ * Decodes the returns of a module's commands: a command the module lacks gives its reply as it is.
+ *
+ * @internal
+ */
+export const makeReturnDecoder = (load: () => Promise<Generated<any, any>>) => {
+  let module: Generated<any, any> | undefined
+  let schemas: Schemas | undefined
+  const decoders = new Map<string, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>>()
+
+  const decodeWith = (command: string, reply: unknown): Effect.Effect<unknown, QmpProtocolError> => {
+    if (!Object.hasOwn(module!.commands, command) || !Object.hasOwn(schemas!.returns, command)) {
+      return Effect.succeed(reply)
+    }
+    let decode = decoders.get(command)
+    if (decode === undefined) {
+      decode = Schema.decodeUnknownEither(schemas!.returns[command], { onExcessProperty: "preserve" })
+      decoders.set(command, decode)
+    }
+    const result = decode(reply)
+    if (Either.isLeft(result)) {
+      return Effect.fail(
+        new QmpProtocolError({
+          reason: "UnexpectedReturn",
+          detail: `${command}: ${describe(result.left)} (the module of QEMU ${module!.qemu} expects otherwise)`
+        })
+      )
+    }
+    return Effect.as(logUnknownEnumValues(module!.qemu), result.right)
+  }
+
+  return (command: string, reply: unknown): Effect.Effect<unknown, QmpProtocolError> =>
+    schemas !== undefined ?
+      decodeWith(command, reply) :
+      Effect.flatMap(
+        Effect.promise(async () => {
+          module = await load()
+          schemas = await module.schemas()
+        }),
+        () => decodeWith(command, reply)
+      )
+}
+
+/**
+ * Checks events' data for typed listeners: each event once, whatever the number of listeners that
+ * ask, by name. `false` for an event whose data does not match its name's Schema (a wrong type, a
+ * missing member); `true` for every event the module has no Schema for.
+ *
+ * @internal
+ */
+export interface EventValidator {
+  readonly qemu: string
+  readonly validate: (event: { readonly event: string; readonly data?: unknown }) => boolean
+  /** Why the last rejected event was rejected, for the log. */
+  readonly explain: (event: { readonly event: string; readonly data?: unknown }) => string
+}
+
+const validators = new WeakMap<Generated<any, any>, Promise<EventValidator>>()
+
+/**
+ * The validator of a module's events, made once per module.
+ *
+ * @internal
+ */
+export const eventValidator = (module: Generated<any, any>): Promise<EventValidator> => {
+  let validator = validators.get(module)
+  if (validator === undefined) {
+    validator = module.schemas().then((schemas) => {
+      const checks = new Map<string, (u: unknown) => boolean>()
+      const results = new WeakMap<object, boolean>()
+      const check = (name: string): ((u: unknown) => boolean) | undefined => {
+        if (!Object.hasOwn(schemas.events, name)) return undefined
+        let is = checks.get(name)
+        if (is === undefined) {
+          is = Schema.is(schemas.events[name], { onExcessProperty: "ignore" })
+          checks.set(name, is)
+        }
+        return is
+      }
+      return {
+        qemu: module.qemu,
+        validate: (event) => {
+          const is = check(event.event)
+          if (is === undefined) return true
+          let valid = results.get(event)
+          if (valid === undefined) {
+            valid = is(event.data)
+            results.set(event, valid)
+          }
+          return valid
+        },
+        explain: (event) => {
+          if (!Object.hasOwn(schemas.events, event.event)) return ""
+          const result = Schema.decodeUnknownEither(schemas.events[event.event])(event.data)
+          return Either.isLeft(result) ? describe(result.left) : ""
+        }
+      }
+    })
+    validators.set(module, validator)
+  }
+  return validator
+}
