@@ -210,7 +210,7 @@ const runClient = (mode: "default" | "listener" | "names", socketPath: string, e
       }
       if (mode === "names") {
         const names = BlastServer.eventNames
-        for (let i = 0; i < namedListeners; i++) yield* registry.listener(names[i % names.length])
+        for (let i = 0; i < namedListeners; i++) yield* registry.listenerUnknown(names[i % names.length])
       }
       const start = performance.now()
       const result = (yield* client.executeUnknown("x-blast", { count: events })) as BlastReturn

@@ -110,7 +110,7 @@ const runOnce = (config: Config, events: number): Effect.Effect<number> =>
     for (let i = 0; i < config.listeners; i++) {
       const k = i % kinds.length
       const options = config.drain === "none" ? { capacity: config.capacity } : {}
-      const listener = yield* registry.listener(kinds[k].name, undefined, options)
+      const listener = yield* registry.listenerUnknown(kinds[k].name, undefined, options)
       if (config.drain !== "none") {
         readers.push(yield* Effect.forkScoped(read(listener, share(events, k), config.drain)))
       }

@@ -8,7 +8,7 @@ const program = Effect.gen(function*() {
   const server = yield* QmpTestServer.QmpTestServer
   yield* server.handle("guest-ping", (args, ctx) => Effect.as(ctx.emit("PONG", { echo: args.text }), { pong: true }))
   const qmp = yield* QmpClient.QmpClient
-  const pongs = yield* (yield* QmpEvents.QmpEvents).listener("PONG")
+  const pongs = yield* (yield* QmpEvents.QmpEvents).listenerUnknown("PONG")
   console.log(yield* qmp.executeUnknown("guest-ping", { text: "hi" })) // { pong: true }
   console.log((yield* pongs.take).data) // { echo: "hi" }: PONG came before the return
 })

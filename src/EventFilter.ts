@@ -14,12 +14,14 @@ import * as Schema from "effect/Schema"
 import type { QmpEvent } from "./QmpMessage.js"
 
 /**
- * `true` if the listener should accept the event.
+ * `true` if the listener should accept the event. A typed listener's filter sees its typed events
+ * (`EventFilter<EventOf<"JOB_STATUS_CHANGE">>`); the filters built here take any event, so they fit
+ * every listener.
  *
  * @since 0.1.0
  * @category models
  */
-export type EventFilter = (event: QmpEvent) => boolean
+export type EventFilter<E extends { readonly event: string } = QmpEvent> = (event: E) => boolean
 
 /**
  * Accepts an event iff it decodes with `schema` (the schema's encoded side is the wire shape).
@@ -94,12 +96,14 @@ export const data = (pattern: DataPattern): EventFilter => {
  * @since 0.1.0
  * @category combinators
  */
-export const and = (...filters: ReadonlyArray<EventFilter>): EventFilter => (event) => {
-  for (const filter of filters) {
-    if (!filter(event)) return false
+export const and =
+  <E extends { readonly event: string } = QmpEvent>(...filters: ReadonlyArray<EventFilter<E>>): EventFilter<E> =>
+  (event) => {
+    for (const filter of filters) {
+      if (!filter(event)) return false
+    }
+    return true
   }
-  return true
-}
 
 /**
  * Accepts an event accepted by any of the filters (and no event, given none).
@@ -107,12 +111,14 @@ export const and = (...filters: ReadonlyArray<EventFilter>): EventFilter => (eve
  * @since 0.1.0
  * @category combinators
  */
-export const or = (...filters: ReadonlyArray<EventFilter>): EventFilter => (event) => {
-  for (const filter of filters) {
-    if (filter(event)) return true
+export const or =
+  <E extends { readonly event: string } = QmpEvent>(...filters: ReadonlyArray<EventFilter<E>>): EventFilter<E> =>
+  (event) => {
+    for (const filter of filters) {
+      if (filter(event)) return true
+    }
+    return false
   }
-  return false
-}
 
 /**
  * Accepts the events that `filter` rejects.
@@ -120,7 +126,8 @@ export const or = (...filters: ReadonlyArray<EventFilter>): EventFilter => (even
  * @since 0.1.0
  * @category combinators
  */
-export const not = (filter: EventFilter): EventFilter => (event) => !filter(event)
+export const not =
+  <E extends { readonly event: string } = QmpEvent>(filter: EventFilter<E>): EventFilter<E> => (event) => !filter(event)
 
 /**
  * Accepts events with one of these names. Listeners take names of their own (which dispatch indexes);

@@ -17,8 +17,12 @@ import type * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
 import type { EventFilter } from "./EventFilter.js"
 import * as internal from "./internal/listener.js"
+import type { EventValidator } from "./internal/typedDecode.js"
+import { eventValidator } from "./internal/typedDecode.js"
+import type * as Qemu72 from "./qemu/v7_2/types.js"
 import type { ListenerClosed } from "./QmpError.js"
-import type { QmpEvent } from "./QmpMessage.js"
+import type { QmpEvent, Timestamp } from "./QmpMessage.js"
+import type { EventShape, Generated } from "./QmpSchema.js"
 
 /**
  * @since 0.1.0
@@ -41,33 +45,80 @@ export type TypeId = typeof TypeId
 export type EventNames = string | Iterable<string> | undefined
 
 /**
+ * The events a map of events types: each name's `data` (a generated module's `Events`).
+ *
+ * @since 0.1.0
+ * @category typing
+ */
+export type EventMap<Events> = { readonly [E in keyof Events]: EventShape }
+
+/**
+ * QEMU 7.2's events: what listeners are typed by unless a module says otherwise.
+ *
+ * @since 0.1.0
+ * @category typing
+ */
+export type DefaultEvents = Qemu72.Events
+
+/**
+ * An event of one of the names `N`, its `data` typed: `EventOf<"JOB_STATUS_CHANGE">` has
+ * `data.status: JobStatus`. A union of names gives a union of events, told apart by `event`.
+ *
+ * @since 0.1.0
+ * @category typing
+ */
+export type EventOf<N extends keyof Events & string, Events extends EventMap<Events> = DefaultEvents> = N extends
+  unknown ? TypedEvent<N, Events[N]["data"]> : never
+
+type TypedEvent<N extends string, Data> = [Data] extends [undefined] ?
+  { readonly event: N; readonly timestamp: Timestamp } :
+  { readonly event: N; readonly data: Data; readonly timestamp: Timestamp }
+
+/**
+ * What every listener's events are at least: a name and a timestamp, and perhaps data.
+ *
+ * @since 0.1.0
+ * @category typing
+ */
+export interface AnyEvent {
+  readonly event: string
+  readonly data?: unknown
+  readonly timestamp: Timestamp
+}
+
+/**
+ * A listener: its events are `QmpEvent`s, or, for a listener of known names, those events typed.
+ *
  * @since 0.1.0
  * @category models
  */
-export interface EventListener {
+export interface EventListener<E extends AnyEvent = QmpEvent> {
   readonly [TypeId]: TypeId
   /** The names this listener accepts; empty for all events. */
   readonly names: ReadonlySet<string>
-  /** The filter applied after the names, if any. */
-  readonly filter: EventFilter | undefined
-  /** `true` if this listener accepts the event: its name first, then the filter. */
+  /** The filter applied after the names, if any (it was given this listener's events). */
+  readonly filter: EventFilter<any> | undefined
+  /**
+   * `true` if this listener accepts the event: its name first, then (typed listeners) its data
+   * against the name's Schema, then the filter.
+   */
   readonly accept: (event: QmpEvent) => boolean
   /** The next pending event, waiting for one if there is none (Python's `get()`). */
-  readonly take: Effect.Effect<QmpEvent, ListenerClosed>
+  readonly take: Effect.Effect<E, ListenerClosed>
   /** The next pending event if there is one, without waiting. */
-  readonly poll: Effect.Effect<Option.Option<QmpEvent>, ListenerClosed>
+  readonly poll: Effect.Effect<Option.Option<E>, ListenerClosed>
   /** `true` if no event is pending (Python's `empty()`). */
   readonly isEmpty: Effect.Effect<boolean>
   /** Drops the pending events and returns them; `history` keeps them. */
-  readonly clear: Effect.Effect<ReadonlyArray<QmpEvent>>
+  readonly clear: Effect.Effect<ReadonlyArray<E>>
   /** The events this listener accepted, oldest first, witnessed or not, up to `historyLimit`. */
-  readonly history: Effect.Effect<ReadonlyArray<QmpEvent>>
+  readonly history: Effect.Effect<ReadonlyArray<E>>
   /**
    * The pending and future events, one per pull (Python's `async for`): a stream stopped early
    * leaves the rest for the next `take`. It fails when the listener is closed, after yielding what
    * was pending.
    */
-  readonly stream: Stream.Stream<QmpEvent, ListenerClosed>
+  readonly stream: Stream.Stream<E, ListenerClosed>
   /** How many events a bounded queue has discarded so far. */
   readonly dropped: Effect.Effect<number>
 }
@@ -89,6 +140,8 @@ export interface QueueOptions {
 }
 
 /**
+ * A listener of any names (`makeUnknown`), or of every event (no names).
+ *
  * @since 0.1.0
  * @category models
  */
@@ -97,6 +150,20 @@ export interface Options extends QueueOptions {
   readonly names?: EventNames | undefined
   /** A predicate applied after the names. */
   readonly filter?: EventFilter | undefined
+}
+
+/**
+ * A listener of known names, typed: `names` must be names of the module (a misspelled name does not
+ * compile), and `filter` sees typed events.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TypedOptions<N extends keyof Events & string, Events extends EventMap<Events> = DefaultEvents>
+  extends QueueOptions
+{
+  readonly names: N | ReadonlyArray<N> | ReadonlySet<N>
+  readonly filter?: EventFilter<EventOf<N, Events>> | undefined
 }
 
 /**
@@ -117,15 +184,21 @@ const isCount = (n: number, allowZero: boolean): boolean =>
  * Creates a listener. It hears nothing until it is registered with `QmpEvents` (`register`,
  * `listen`), or create and register one in a scope with `QmpEvents.listener`.
  *
+ * Given names, the listener is typed by QEMU 7.2's events: its `take` gives events whose `data` is
+ * typed, and only events whose data matches the name's Schema reach it (a wrong type or a missing
+ * member keeps an event out; a member or an enum value a newer QEMU added does not). Without names
+ * it hears every event, untyped. For names the module lacks (a newer QEMU's, a test server's), use
+ * `makeUnknown`.
+ *
  * @example
  * ```ts
- * import { EventFilter, EventListener } from "effect-qmp"
+ * import { EventListener } from "effect-qmp"
  *
  * // every event of one block job, whatever its name
  * const jobListener = (id: string) =>
  *   EventListener.make({
  *     names: ["JOB_STATUS_CHANGE", "BLOCK_JOB_COMPLETED", "BLOCK_JOB_CANCELLED"],
- *     filter: (e) => e.data?.id === id || e.data?.device === id
+ *     filter: (e) => e.event === "JOB_STATUS_CHANGE" ? e.data.id === id : e.data.device === id
  *   })
  * ```
  *
@@ -135,7 +208,49 @@ const isCount = (n: number, allowZero: boolean): boolean =>
  * @since 0.1.0
  * @category constructors
  */
-export const make = (options: Options = {}): Effect.Effect<EventListener> =>
+export const make: {
+  <const N extends keyof DefaultEvents & string>(options: TypedOptions<N>): Effect.Effect<EventListener<EventOf<N>>>
+  (options?: QueueOptions & { readonly names?: undefined; readonly filter?: EventFilter | undefined }): Effect.Effect<
+    EventListener
+  >
+} = ((options: Options = {}): Effect.Effect<EventListener<any>> => makeWith(options, defaultModule)) as any
+
+/**
+ * Creates an untyped listener of any names: for events the module lacks (a newer QEMU's, a test
+ * server's) and names known only at run time. Its events are `QmpEvent`s, unchecked.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeUnknown = (options: Options = {}): Effect.Effect<EventListener> => makeWith(options, undefined)
+
+/**
+ * QEMU 7.2's module, loaded when a typed listener first needs it.
+ *
+ * @internal
+ */
+export const defaultModule = (): Promise<Generated<any, any>> => import("./qemu/v7_2/index.js").then((m) => m.module)
+
+/** Modules loaded by typed listeners, and their validators once made: later listeners are made at once. */
+const loadedModules = new WeakMap<
+  () => Promise<Generated<any, any>>,
+  { readonly module: Generated<any, any>; readonly validator: EventValidator | undefined }
+>()
+
+/** One of the names carries data that a Schema checks. */
+const needsValidator = (module: Generated<any, any>, names: ReadonlySet<string>): boolean =>
+  [...names].some((name) => Object.hasOwn(module.events, name) && module.events[name].data === true)
+
+/**
+ * A listener typed by `module` (loaded when needed; `undefined`: untyped). The module's Schemas are
+ * loaded only if one of the names carries data.
+ *
+ * @internal
+ */
+export const makeWith = (
+  options: Options,
+  module: (() => Promise<Generated<any, any>>) | undefined
+): Effect.Effect<EventListener<any>> =>
   Effect.suspend(() => {
     const capacity = options.capacity ?? Number.POSITIVE_INFINITY
     const historyLimit = options.historyLimit ?? defaultHistoryLimit
@@ -147,25 +262,39 @@ export const make = (options: Options = {}): Effect.Effect<EventListener> =>
         new Cause.IllegalArgumentException(`historyLimit must be a non-negative integer, got ${historyLimit}`)
       )
     }
-    return Effect.sync(() =>
+    const names = toNames(options.names)
+    const build = (validator: EventValidator | undefined) =>
       fromState(internal.makeState({
-        names: toNames(options.names),
+        names,
         filter: options.filter,
         capacity,
         strategy: options.strategy ?? "sliding",
-        historyLimit
+        historyLimit,
+        validator
       }))
-    )
+    if (module === undefined || names.size === 0) return Effect.sync(() => build(undefined))
+    const cached = loadedModules.get(module)
+    if (cached !== undefined && !needsValidator(cached.module, names)) return Effect.sync(() => build(undefined))
+    if (cached?.validator !== undefined) return Effect.sync(() => build(cached.validator))
+    return Effect.promise(async () => {
+      const loaded = await module()
+      const validator = needsValidator(loaded, names) ? await eventValidator(loaded) : undefined
+      loadedModules.set(module, { module: loaded, validator: validator ?? loadedModules.get(module)?.validator })
+      return build(validator)
+    })
   })
 
-const fromState = (state: internal.ListenerState): EventListener => {
+const fromState = (state: internal.ListenerState): EventListener<any> => {
   const { filter, names } = state
-  const listener: EventListener & { readonly [internal.StateId]: internal.ListenerState } = {
+  const listener: EventListener<any> & { readonly [internal.StateId]: internal.ListenerState } = {
     [TypeId]: TypeId,
     [internal.StateId]: state,
     names,
     filter,
-    accept: (event) => (names.size === 0 || names.has(event.event)) && (filter === undefined || filter(event)),
+    accept: (event) =>
+      (names.size === 0 || names.has(event.event)) &&
+      (state.validator === undefined || state.validator.validate(event)) &&
+      (filter === undefined || filter(event)),
     take: internal.take(state),
     poll: internal.poll(state),
     isEmpty: Effect.sync(() => state.queue.pending === 0),
@@ -183,4 +312,5 @@ const fromState = (state: internal.ListenerState): EventListener => {
  * @since 0.1.0
  * @category guards
  */
-export const isEventListener = (u: unknown): u is EventListener => typeof u === "object" && u !== null && TypeId in u
+export const isEventListener = (u: unknown): u is EventListener<any> =>
+  typeof u === "object" && u !== null && TypeId in u

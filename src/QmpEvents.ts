@@ -28,40 +28,92 @@ import * as Dispatch from "./internal/dispatch.js"
 import { QmpDisconnected } from "./QmpError.js"
 import type { ListenerClosed, ListenerError } from "./QmpError.js"
 import type { QmpEvent } from "./QmpMessage.js"
+import type { CommandShape, Generated } from "./QmpSchema.js"
+
+/**
+ * A typed `listener`: names of the module's events (a misspelled one does not compile), or none.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TypedListener<Events extends EventListener.EventMap<Events>> {
+  <const N extends keyof Events & string>(
+    names: N | ReadonlyArray<N> | ReadonlySet<N>,
+    filter?: EventFilter<EventListener.EventOf<N, Events>>,
+    options?: EventListener.QueueOptions
+  ): Effect.Effect<EventListener.EventListener<EventListener.EventOf<N, Events>>, never, Scope.Scope>
+  (
+    names?: undefined,
+    filter?: EventFilter,
+    options?: EventListener.QueueOptions
+  ): Effect.Effect<EventListener.EventListener, never, Scope.Scope>
+}
+
+/**
+ * A typed `subscribe`: as `TypedListener`, a `Stream`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface TypedSubscribe<Events extends EventListener.EventMap<Events>> {
+  <const N extends keyof Events & string>(
+    names: N | ReadonlyArray<N> | ReadonlySet<N>,
+    filter?: EventFilter<EventListener.EventOf<N, Events>>,
+    options?: EventListener.QueueOptions
+  ): Stream.Stream<EventListener.EventOf<N, Events>, ListenerClosed>
+  (
+    names?: undefined,
+    filter?: EventFilter,
+    options?: EventListener.QueueOptions
+  ): Stream.Stream<QmpEvent, ListenerClosed>
+}
 
 /**
  * @since 0.1.0
  * @category models
  */
-export interface Service {
+export interface Service<Events extends EventListener.EventMap<Events> = EventListener.DefaultEvents> {
   /** The default listener: always registered, it hears every event (bounded: sliding, 10 000). */
   readonly events: EventListener.EventListener
   /** Activates a listener. Fails with `ListenerError` ("AlreadyRegistered") if it is active already. */
-  readonly register: (listener: EventListener.EventListener) => Effect.Effect<void, ListenerError>
+  readonly register: (listener: EventListener.EventListener<any>) => Effect.Effect<void, ListenerError>
   /**
    * Deactivates a listener and drops its pending events; it can be registered again later. Fails with
    * `ListenerError` for the default listener ("DefaultListener") or one not registered ("NotRegistered").
    */
-  readonly remove: (listener: EventListener.EventListener) => Effect.Effect<void, ListenerError>
+  readonly remove: (listener: EventListener.EventListener<any>) => Effect.Effect<void, ListenerError>
   /** Activates listeners for the current scope: all of them, or none if one is active already. */
   readonly listen: (
-    ...listeners: ReadonlyArray<EventListener.EventListener>
+    ...listeners: ReadonlyArray<EventListener.EventListener<any>>
   ) => Effect.Effect<void, ListenerError, Scope.Scope>
   /**
    * Creates a listener and activates it for the current scope. It is registered when this effect
-   * completes: create it before running the command whose events it must hear.
+   * completes: create it before running the command whose events it must hear. Given names (of the
+   * registry's module: QEMU 7.2's by default), its events are typed, and only those whose data
+   * matches their name's Schema reach it; without names it hears every event. For names the module
+   * lacks, `listenerUnknown`.
+   *
+   * @example
+   * ```ts
+   * const jobs = yield* events.listener("JOB_STATUS_CHANGE", (e) => e.data.id === "job1")
+   * const { data } = yield* jobs.take // data.status: JobStatus
+   * ```
    */
-  readonly listener: (
+  readonly listener: TypedListener<Events>
+  /** `listener` for any names, untyped: a newer QEMU's events, a test server's, names known at run time. */
+  readonly listenerUnknown: (
     names?: EventListener.EventNames,
     filter?: EventFilter,
     options?: EventListener.QueueOptions
   ) => Effect.Effect<EventListener.EventListener, never, Scope.Scope>
   /**
-   * The events that `names` and `filter` accept, as a `Stream` that owns its listener. The listener
-   * is registered when the stream is first pulled: for watching, not for racing a command (use
-   * `listener` for that).
+   * The events that `names` and `filter` accept, as a `Stream` that owns its listener, typed as
+   * `listener`'s. The listener is registered when the stream is first pulled: for watching, not for
+   * racing a command (use `listener` for that).
    */
-  readonly subscribe: (
+  readonly subscribe: TypedSubscribe<Events>
+  /** `subscribe` for any names, untyped. */
+  readonly subscribeUnknown: (
     names?: EventListener.EventNames,
     filter?: EventFilter,
     options?: EventListener.QueueOptions
@@ -84,6 +136,38 @@ export interface Service {
  * @category tags
  */
 export class QmpEvents extends Context.Tag("effect-qmp/QmpEvents")<QmpEvents, Service>() {}
+
+/** How `typed` reaches a registry's own way of making listeners. */
+const RetypeId: unique symbol = Symbol.for("effect-qmp/QmpEvents/retype")
+
+type Retype = (module: Generated<any, any>) => Pick<Service<any>, "listener" | "subscribe">
+
+/**
+ * The registry, its `listener` and `subscribe` typed by another generated module (`qmp codegen` for
+ * your QEMU), and checking events with that module's Schemas. The registry is the same.
+ *
+ * @example
+ * ```ts
+ * import { module as Qemu9 } from "./qemu/v9_2/index.js"
+ *
+ * const events = yield* QmpEvents.typed(Qemu9)
+ * const migrations = yield* events.listener("MIGRATION")
+ * ```
+ *
+ * @since 0.1.0
+ * @category typing
+ */
+export const typed = <
+  Commands extends { readonly [C in keyof Commands]: CommandShape },
+  Events extends EventListener.EventMap<Events>
+>(
+  module: Generated<Commands, Events>
+): Effect.Effect<Service<Events>, never, QmpEvents> =>
+  Effect.map(QmpEvents, (events) =>
+    ({
+      ...events,
+      ...((events as unknown as { readonly [RetypeId]: Retype })[RetypeId](module))
+    }) as unknown as Service<Events>)
 
 /**
  * The default listener's bound: the newest 10 000 pending events are kept when nobody reads it.
@@ -143,41 +227,59 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       resume(Effect.zipRight(Dispatch.handle(registry, req), Effect.suspend(() => result)))
     })
 
-  const registerAll = (listeners: ReadonlyArray<EventListener.EventListener>) =>
+  const registerAll = (listeners: ReadonlyArray<EventListener.EventListener<any>>) =>
     send<ListenerError>((done) => ({ _tag: "Register", listeners, done }))
 
-  const remove = (listener: EventListener.EventListener) =>
+  const remove = (listener: EventListener.EventListener<any>) =>
     send<ListenerError>((done) => ({ _tag: "Remove", listener, done }))
 
-  const listen = (...listeners: ReadonlyArray<EventListener.EventListener>) =>
+  const listen = (...listeners: ReadonlyArray<EventListener.EventListener<any>>) =>
     Effect.acquireRelease(
       registerAll(listeners),
       () => Effect.forEach(listeners, (listener) => Effect.ignore(remove(listener)), { discard: true })
     )
 
-  const listener = (names?: EventListener.EventNames, filter?: EventFilter, options: EventListener.QueueOptions = {}) =>
+  /** A listener made with `module`'s types (`undefined`: untyped), active for the current scope. */
+  const listenerWith = (module: (() => Promise<Generated<any, any>>) | undefined) =>
+  (
+    names?: EventListener.EventNames,
+    filter?: EventFilter<any>,
+    options: EventListener.QueueOptions = {}
+  ): Effect.Effect<EventListener.EventListener<any>, never, Scope.Scope> =>
     Effect.flatMap(
-      EventListener.make({ ...options, names, filter }),
+      EventListener.makeWith({ ...options, names, filter }, module),
       (listener) => Effect.as(Effect.orDie(listen(listener)), listener)
     )
+
+  const subscribeWith =
+    (module: (() => Promise<Generated<any, any>>) | undefined) =>
+    (names?: EventListener.EventNames, filter?: EventFilter<any>, options?: EventListener.QueueOptions) =>
+      Stream.unwrapScoped(Effect.map(listenerWith(module)(names, filter, options), (listener) => listener.stream))
 
   const publishAll = (batch: Iterable<QmpEvent>): Effect.Effect<void> => {
     const events = Array.isArray(batch) ? batch as ReadonlyArray<QmpEvent> : Array.from(batch)
     return events.length === 0 ? Effect.void : send<never>((done) => ({ _tag: "Publish", events, done }))
   }
 
-  return QmpEvents.of({
-    events,
-    register: (listener) => registerAll([listener]),
-    remove,
-    listen,
-    listener,
-    subscribe: (names, filter, options) =>
-      Stream.unwrapScoped(Effect.map(listener(names, filter, options), (listener) => listener.stream)),
-    publish: (event) => publishAll([event]),
-    publishAll,
-    end: (reason) => send<never>((done) => ({ _tag: "End", reason, done }))
-  })
+  return QmpEvents.of(
+    <Service & { readonly [RetypeId]: Retype }> {
+      events,
+      register: (listener) => registerAll([listener]),
+      remove,
+      listen,
+      listener: listenerWith(EventListener.defaultModule) as Service["listener"],
+      listenerUnknown: listenerWith(undefined),
+      subscribe: subscribeWith(EventListener.defaultModule) as Service["subscribe"],
+      subscribeUnknown: subscribeWith(undefined),
+      [RetypeId]: (module: Generated<any, any>) => ({
+        listener: listenerWith(() => Promise.resolve(module)),
+        subscribe: subscribeWith(() => Promise.resolve(module))
+      }),
+      publish: (event) => publishAll([event]),
+      publishAll,
+      end: (reason) => send<never>((done) => ({ _tag: "End", reason, done }))
+    }
+  )
 })
 
 /**

@@ -182,7 +182,9 @@ export interface Generated<
   /** The QEMU the module was generated from: `7.2.22` (its `query-version`). */
   readonly qemu: string
   readonly commands: Readonly<Record<keyof Commands & string, CommandInfo>>
-  readonly events: Readonly<Record<keyof Events & string, { readonly features: ReadonlyArray<string> }>>
+  readonly events: Readonly<
+    Record<keyof Events & string, { readonly data: boolean; readonly features: ReadonlyArray<string> }>
+  >
   /** The module's Schemas: the same promise every time. */
   readonly schemas: () => Promise<Schemas>
   /** The introspection it was generated from, for `SchemaCheck`. */
@@ -216,6 +218,14 @@ const pendingUnknown: Array<{ readonly enumName: string; readonly value: string 
  */
 export const takeUnknownEnumValues = (): ReadonlyArray<{ readonly enumName: string; readonly value: string }> =>
   pendingUnknown.length === 0 ? [] : pendingUnknown.splice(0)
+
+/**
+ * `true` if `takeUnknownEnumValues` has values to give.
+ *
+ * @since 0.1.0
+ * @category generated
+ */
+export const hasUnknownEnumValues = (): boolean => pendingUnknown.length > 0
 
 /**
  * A QEMU enum: closed in the types (`"running" | "paused" | ...`), open at run time, so that a newer

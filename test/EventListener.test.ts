@@ -45,17 +45,17 @@ describe("names", () => {
         yield "RESUME"
       }
       for (const names of [array, new Set(array), generate(), new Map(array.map((n) => [n, 1])).keys()]) {
-        const listener = yield* EventListener.make({ names })
+        const listener = yield* EventListener.makeUnknown({ names })
         expect([...listener.names].sort()).toEqual(["RESUME", "STOP"])
         expect(listener.accept(ev("STOP", 0))).toBe(true)
         expect(listener.accept(ev("RESUME", 0))).toBe(true)
         expect(listener.accept(ev("SHUTDOWN", 0))).toBe(false)
       }
-      const listener = yield* EventListener.make({ names: array })
+      const listener = yield* EventListener.makeUnknown({ names: array })
       array.push("SHUTDOWN")
       expect(listener.accept(ev("SHUTDOWN", 0))).toBe(false)
       // a string is one name, not an iterable of characters
-      const one = yield* EventListener.make({ names: "AB" })
+      const one = yield* EventListener.makeUnknown({ names: "AB" })
       expect([...one.names]).toEqual(["AB"])
       expect(one.accept(ev("A", 0))).toBe(false)
     }))
@@ -67,7 +67,7 @@ describe("names", () => {
         yield* EventListener.make({}),
         yield* EventListener.make({ names: undefined }),
         yield* EventListener.make({ names: [] }),
-        yield* EventListener.make({ names: new Set<string>() })
+        yield* EventListener.makeUnknown({ names: new Set<string>() })
       ]
       for (const listener of listeners) {
         expect(listener.names.size).toBe(0)
@@ -82,7 +82,7 @@ describe("names", () => {
         const both = yield* qmp.listener(["STOP", "RESUME"])
         const all = yield* qmp.listener()
         const empty = yield* qmp.listener([])
-        const none = yield* qmp.listener("NO_SUCH_EVENT")
+        const none = yield* qmp.listenerUnknown("NO_SUCH_EVENT")
         const events = [ev("STOP", 0), ev("RESUME", 1), ev("SHUTDOWN", 2), ev("STOP", 3), ev("RESUME", 4)]
         yield* qmp.publishAll(events)
         expect(serials(yield* stop.clear)).toEqual([0, 3])
@@ -153,8 +153,8 @@ describe("accept", () => {
         const events = [
           QmpMessage.makeEvent("JOB_STATUS_CHANGE", { id: "job1", status: "created" }),
           QmpMessage.makeEvent("JOB_STATUS_CHANGE", { id: "job2", status: "created" }),
-          QmpMessage.makeEvent("BLOCK_JOB_COMPLETED", { device: "job1", type: "backup" }),
-          QmpMessage.makeEvent("BLOCK_JOB_READY", { device: "job1", type: "mirror" })
+          QmpMessage.makeEvent("BLOCK_JOB_COMPLETED", { device: "job1", type: "backup", len: 1, offset: 1, speed: 0 }),
+          QmpMessage.makeEvent("BLOCK_JOB_READY", { device: "job1", type: "mirror", len: 1, offset: 1, speed: 0 })
         ]
         yield* qmp.publishAll(events)
         expect(yield* listener.clear).toEqual([events[0], events[2]])
@@ -197,7 +197,7 @@ describe("take, isEmpty, clear, history", () => {
   it.effect("take gives events in order; clear drops the pending ones and returns them; history keeps all", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E")
+        const listener = yield* qmp.listenerUnknown("E")
         yield* qmp.publishAll([ev("E", 0), ev("OTHER", 99), ev("E", 1), ev("E", 2)])
         expect(yield* listener.isEmpty).toBe(false)
         expect(serial(yield* takeNow(listener))).toBe(0)
@@ -217,7 +217,7 @@ describe("take, isEmpty, clear, history", () => {
   it.effect("poll gives the next event without waiting, then the end once the events are out", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E")
+        const listener = yield* qmp.listenerUnknown("E")
         expect(yield* listener.poll).toEqual(Option.none())
         yield* qmp.publishAll([ev("E", 0), ev("E", 1)])
         expect(Option.map(yield* listener.poll, serial)).toEqual(Option.some(0))
@@ -231,8 +231,8 @@ describe("take, isEmpty, clear, history", () => {
   it.effect("a thousand events, one publish each or one batch, come out in order", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const one = yield* qmp.listener("E")
-        const batch = yield* qmp.listener("F")
+        const one = yield* qmp.listenerUnknown("E")
+        const batch = yield* qmp.listenerUnknown("F")
         yield* Effect.forEach(range(1000, "E"), qmp.publish, { discard: true })
         yield* qmp.publishAll(range(1000, "F"))
         for (const listener of [one, batch]) {
@@ -247,8 +247,8 @@ describe("take, isEmpty, clear, history", () => {
   it.effect("each listener has its own copy: taking from one deprives no other", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const a = yield* qmp.listener("E")
-        const b = yield* qmp.listener("E")
+        const a = yield* qmp.listenerUnknown("E")
+        const b = yield* qmp.listenerUnknown("E")
         yield* qmp.publishAll(range(3))
         expect(serial(yield* takeNow(a))).toBe(0)
         expect(serials(yield* a.clear)).toEqual([1, 2])
@@ -260,7 +260,7 @@ describe("take, isEmpty, clear, history", () => {
   it.effect("take waits for the next event", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E")
+        const listener = yield* qmp.listenerUnknown("E")
         const taker = yield* Effect.fork(listener.take)
         yield* Effect.yieldNow()
         expect(yield* Fiber.poll(taker)).toEqual(Option.none())
@@ -276,7 +276,7 @@ describe("take, isEmpty, clear, history", () => {
   it.effect("a listener that is not registered hears nothing", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* EventListener.make({ names: "E" })
+        const listener = yield* EventListener.makeUnknown({ names: "E" })
         yield* qmp.publish(ev("E", 0))
         expect(yield* listener.isEmpty).toBe(true)
         expect(yield* listener.history).toEqual([])
@@ -290,7 +290,7 @@ describe("take, isEmpty, clear, history", () => {
   it.effect("history is a snapshot, and it keeps events taken, cleared and never witnessed", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E")
+        const listener = yield* qmp.listenerUnknown("E")
         yield* qmp.publishAll(range(2))
         const before = yield* listener.history
         yield* takeNow(listener)
@@ -308,9 +308,9 @@ describe("bounded queues", () => {
   it.effect("capacity 3, 10 events: sliding keeps the last 3, dropping the first 3; 7 dropped each", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const sliding = yield* qmp.listener("E", undefined, { capacity: 3, strategy: "sliding" })
-        const dropping = yield* qmp.listener("E", undefined, { capacity: 3, strategy: "dropping" })
-        const byDefault = yield* qmp.listener("E", undefined, { capacity: 3 })
+        const sliding = yield* qmp.listenerUnknown("E", undefined, { capacity: 3, strategy: "sliding" })
+        const dropping = yield* qmp.listenerUnknown("E", undefined, { capacity: 3, strategy: "dropping" })
+        const byDefault = yield* qmp.listenerUnknown("E", undefined, { capacity: 3 })
         yield* qmp.publishAll(range(10))
         expect(yield* sliding.dropped).toBe(7)
         expect(yield* dropping.dropped).toBe(7)
@@ -328,8 +328,8 @@ describe("bounded queues", () => {
   it.effect("the same, one publish at a time, read by take and by stream", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const sliding = yield* qmp.listener("E", undefined, { capacity: 3, strategy: "sliding" })
-        const dropping = yield* qmp.listener("E", undefined, { capacity: 3, strategy: "dropping" })
+        const sliding = yield* qmp.listenerUnknown("E", undefined, { capacity: 3, strategy: "sliding" })
+        const dropping = yield* qmp.listenerUnknown("E", undefined, { capacity: 3, strategy: "dropping" })
         yield* Effect.forEach(range(10), qmp.publish, { discard: true })
         expect(serials(yield* collect(sliding, 3))).toEqual([7, 8, 9])
         expect(serial(yield* takeNow(dropping))).toBe(0)
@@ -344,8 +344,8 @@ describe("bounded queues", () => {
   it.effect("the bound applies to pending events: taking makes room, and drops keep counting", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const dropping = yield* qmp.listener("E", undefined, { capacity: 2, strategy: "dropping" })
-        const sliding = yield* qmp.listener("E", undefined, { capacity: 2, strategy: "sliding" })
+        const dropping = yield* qmp.listenerUnknown("E", undefined, { capacity: 2, strategy: "dropping" })
+        const sliding = yield* qmp.listenerUnknown("E", undefined, { capacity: 2, strategy: "sliding" })
         yield* qmp.publishAll(range(3))
         expect(yield* dropping.dropped).toBe(1)
         expect(yield* sliding.dropped).toBe(1)
@@ -366,8 +366,8 @@ describe("bounded queues", () => {
   it.effect("capacity 1 keeps one event", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const sliding = yield* qmp.listener("E", undefined, { capacity: 1 })
-        const dropping = yield* qmp.listener("E", undefined, { capacity: 1, strategy: "dropping" })
+        const sliding = yield* qmp.listenerUnknown("E", undefined, { capacity: 1 })
+        const dropping = yield* qmp.listenerUnknown("E", undefined, { capacity: 1, strategy: "dropping" })
         yield* qmp.publishAll(range(5))
         expect(serials(yield* sliding.clear)).toEqual([4])
         expect(serials(yield* dropping.clear)).toEqual([0])
@@ -379,7 +379,7 @@ describe("bounded queues", () => {
   it.effect("unbounded by default: nothing dropped", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E")
+        const listener = yield* qmp.listenerUnknown("E")
         yield* qmp.publishAll(range(20_000))
         expect(yield* listener.dropped).toBe(0)
         const pending = yield* listener.clear
@@ -392,7 +392,7 @@ describe("bounded queues", () => {
   it.effect("a waiting take gets the event even when the capacity is 1", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E", undefined, { capacity: 1, strategy: "dropping" })
+        const listener = yield* qmp.listenerUnknown("E", undefined, { capacity: 1, strategy: "dropping" })
         const taker = yield* Effect.fork(listener.take)
         yield* Effect.yieldNow()
         yield* qmp.publishAll(range(3))
@@ -409,7 +409,7 @@ describe("bounded queues", () => {
   it.effect("a sliding listener of capacity 1 with a waiting take: the take gets the newest", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E", undefined, { capacity: 1, strategy: "sliding" })
+        const listener = yield* qmp.listenerUnknown("E", undefined, { capacity: 1, strategy: "sliding" })
         const taker = yield* Effect.fork(listener.take)
         yield* Effect.yieldNow()
         yield* qmp.publishAll(range(3))
@@ -424,7 +424,7 @@ describe("history limits", () => {
   it.effect("limit 5 keeps the newest 5, oldest first", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E", undefined, { historyLimit: 5 })
+        const listener = yield* qmp.listenerUnknown("E", undefined, { historyLimit: 5 })
         yield* qmp.publishAll(range(3))
         expect(serials(yield* listener.history)).toEqual([0, 1, 2])
         yield* qmp.publishAll(range(12).slice(3))
@@ -439,7 +439,7 @@ describe("history limits", () => {
   it.effect("limit 5 around the ring's wrap, one event at a time", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E", undefined, { historyLimit: 5 })
+        const listener = yield* qmp.listenerUnknown("E", undefined, { historyLimit: 5 })
         for (let i = 0; i < 17; i++) {
           yield* qmp.publish(ev("E", i))
           expect(serials(yield* listener.history)).toEqual(upTo(Math.max(0, i - 4), i + 1))
@@ -450,7 +450,7 @@ describe("history limits", () => {
   it.effect("limit 1 keeps the last", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E", undefined, { historyLimit: 1 })
+        const listener = yield* qmp.listenerUnknown("E", undefined, { historyLimit: 1 })
         yield* qmp.publishAll(range(4))
         expect(serials(yield* listener.history)).toEqual([3])
       })
@@ -459,7 +459,7 @@ describe("history limits", () => {
   it.effect("limit 0 keeps none, and the queue still works", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E", undefined, { historyLimit: 0 })
+        const listener = yield* qmp.listenerUnknown("E", undefined, { historyLimit: 0 })
         yield* qmp.publishAll(range(3))
         expect(yield* listener.history).toEqual([])
         expect(serials(yield* listener.clear)).toEqual([0, 1, 2])
@@ -469,7 +469,7 @@ describe("history limits", () => {
   it.effect("Infinity keeps all of 20 000", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E", undefined, { historyLimit: Infinity })
+        const listener = yield* qmp.listenerUnknown("E", undefined, { historyLimit: Infinity })
         yield* qmp.publishAll(range(20_000))
         const history = yield* listener.history
         expect(history.length).toBe(20_000)
@@ -481,7 +481,7 @@ describe("history limits", () => {
     withEvents((qmp) =>
       Effect.gen(function*() {
         expect(EventListener.defaultHistoryLimit).toBe(10_000)
-        const listener = yield* qmp.listener("E")
+        const listener = yield* qmp.listenerUnknown("E")
         yield* qmp.publishAll(range(10_005))
         const history = yield* listener.history
         expect(history.length).toBe(10_000)
@@ -492,7 +492,11 @@ describe("history limits", () => {
   it.effect("history includes the events a bounded queue dropped", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E", undefined, { capacity: 2, strategy: "dropping", historyLimit: 4 })
+        const listener = yield* qmp.listenerUnknown("E", undefined, {
+          capacity: 2,
+          strategy: "dropping",
+          historyLimit: 4
+        })
         yield* qmp.publishAll(range(6))
         expect(serials(yield* listener.history)).toEqual([2, 3, 4, 5])
         expect(serials(yield* listener.clear)).toEqual([0, 1])
@@ -522,8 +526,8 @@ describe("invalid options die with IllegalArgumentException", () => {
   it.effect("through QmpEvents.listener too", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        yield* diesWithIllegalArgument(qmp.listener("E", undefined, { capacity: 0 }), "capacity")
-        yield* diesWithIllegalArgument(qmp.listener("E", undefined, { historyLimit: -5 }), "historyLimit")
+        yield* diesWithIllegalArgument(qmp.listenerUnknown("E", undefined, { capacity: 0 }), "capacity")
+        yield* diesWithIllegalArgument(qmp.listenerUnknown("E", undefined, { historyLimit: -5 }), "historyLimit")
       })
     ))
 })
@@ -532,7 +536,7 @@ describe("stream", () => {
   it.effect("a stream stopped after two events leaves the third for take", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E")
+        const listener = yield* qmp.listenerUnknown("E")
         yield* qmp.publishAll(range(3))
         expect(serials(yield* collect(listener, 2))).toEqual([0, 1])
         expect(yield* listener.isEmpty).toBe(false)
@@ -544,7 +548,7 @@ describe("stream", () => {
   it.effect("take and stream mixed: each event exactly once, in order", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E")
+        const listener = yield* qmp.listenerUnknown("E")
         yield* qmp.publishAll(range(7))
         expect(serial(yield* takeNow(listener))).toBe(0)
         expect(serials(yield* collect(listener, 2))).toEqual([1, 2])
@@ -558,7 +562,7 @@ describe("stream", () => {
   it.effect("a stream waits for future events", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E")
+        const listener = yield* qmp.listenerUnknown("E")
         const reader = yield* Effect.fork(collect(listener, 3))
         yield* Effect.yieldNow()
         yield* qmp.publish(ev("E", 0))
@@ -576,7 +580,7 @@ describe("take with a timeout, on TestClock", () => {
   it.effect("no event: the timeout fires when the clock reaches it", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E")
+        const listener = yield* qmp.listenerUnknown("E")
         const failing = yield* Effect.fork(listener.take.pipe(Effect.timeout("1 second")))
         const optional = yield* Effect.fork(listener.take.pipe(Effect.timeoutOption("1 second")))
         yield* TestClock.adjust("999 millis")
@@ -596,7 +600,7 @@ describe("take with a timeout, on TestClock", () => {
   it.effect("an event published before the clock reaches the timeout is received", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E")
+        const listener = yield* qmp.listenerUnknown("E")
         const taker = yield* Effect.fork(listener.take.pipe(Effect.timeoutOption("1 second")))
         yield* TestClock.adjust("500 millis")
         yield* qmp.publish(ev("E", 0))
@@ -611,7 +615,7 @@ describe("take with a timeout, on TestClock", () => {
   it.effect("an event published right after the fork, before any adjust, is received", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E")
+        const listener = yield* qmp.listenerUnknown("E")
         const failing = yield* Effect.fork(listener.take.pipe(Effect.timeout("1 second")))
         yield* qmp.publish(ev("E", 0))
         yield* TestClock.adjust("1 second")
@@ -628,7 +632,7 @@ describe("take with a timeout, on TestClock", () => {
   it.effect("an event published after the timeout fired waits for the next take", () =>
     withEvents((qmp) =>
       Effect.gen(function*() {
-        const listener = yield* qmp.listener("E")
+        const listener = yield* qmp.listenerUnknown("E")
         const taker = yield* Effect.fork(listener.take.pipe(Effect.timeoutOption("1 second")))
         yield* TestClock.adjust("1 second")
         expect(yield* Fiber.join(taker)).toEqual(Option.none())

@@ -554,7 +554,7 @@ describe("QmpTestServer", () => {
             yield* ctx.emit("ECHOED", { args })
             return { echo: args }
           }))
-        const listener = yield* events.listener("ECHOED")
+        const listener = yield* events.listenerUnknown("ECHOED")
         expect(yield* client.executeUnknown("x-echo", { a: [1, "two"] })).toEqual({ echo: { a: [1, "two"] } })
         expect(yield* listener.isEmpty).toBe(false)
         expect((yield* listener.take).data).toEqual({ args: { a: [1, "two"] } })
@@ -602,7 +602,7 @@ describe("QmpTestServer", () => {
             yield* ctx.fork(Effect.zipRight(Deferred.await(go), ctx.emit("LATER")))
             return "dropped"
           }))
-        const listener = yield* events.listener("LATER")
+        const listener = yield* events.listenerUnknown("LATER")
         expect(yield* client.executeUnknown("x-later")).toEqual({ started: true })
         expect(yield* listener.isEmpty).toBe(true)
         yield* Deferred.succeed(go, undefined)
@@ -872,7 +872,7 @@ describe("QmpTestServer", () => {
       )
       const qmp = yield* QmpClient.QmpClient
       const events = yield* QmpEvents.QmpEvents
-      const pongs = yield* events.listener("PONG")
+      const pongs = yield* events.listenerUnknown("PONG")
       expect(yield* qmp.executeUnknown("guest-ping", { text: "hi" })).toEqual({ pong: true })
       expect(yield* pongs.isEmpty).toBe(false)
       expect((yield* pongs.take).data).toEqual({ echo: "hi" })

@@ -52,7 +52,7 @@ const remaining = (listener: EventListener.EventListener) =>
 const runRaces = (consumer: Consumer, seed: number, width = 1) =>
   Effect.gen(function*() {
     const registry = yield* QmpEvents.QmpEvents
-    const listener = yield* registry.listener("N")
+    const listener = yield* registry.listenerUnknown("N")
     const steps = fc.sample(fc.tuple(fc.nat(4), fc.nat(4)), { numRuns: races, seed })
     const received: Array<number> = []
     // Recorded in the continuation's own body, the moment the take hands the event on.

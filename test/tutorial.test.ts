@@ -25,7 +25,7 @@ const jobEventNames = [
   "BLOCK_JOB_READY",
   "BLOCK_JOB_PENDING",
   "JOB_STATUS_CHANGE"
-]
+] as const
 
 /** The seed's parameterized `job_filter(job_id)`. */
 const jobFilter = (jobId: string): EventFilter.EventFilter => (event) => event.data?.id === jobId
@@ -265,7 +265,7 @@ const tutorial = (target: Target) => {
     Effect.gen(function*() {
       const { events, qmp } = yield* target.connect
       const nodes = yield* nullNodes(qmp)
-      const listener = yield* EventListener.make({ names: jobEventNames })
+      const listener = yield* EventListener.makeUnknown({ names: jobEventNames })
       const seen = yield* Effect.scoped(Effect.gen(function*() {
         yield* events.listen(listener)
         yield* backup(qmp, "job3", nodes)
@@ -321,8 +321,8 @@ const tutorial = (target: Target) => {
           names: jobEventNames,
           filter: (event) =>
             event.event === "BLOCK_JOB_PENDING" || event.event === "JOB_STATUS_CHANGE" ?
-              event.data?.id === jobId :
-              event.data?.device === jobId
+              event.data.id === jobId :
+              event.data.device === jobId
         })
       const listener = yield* jobListener("job4")
       const seen = yield* Effect.scoped(Effect.gen(function*() {
@@ -334,8 +334,11 @@ const tutorial = (target: Target) => {
       expect(seen.map((event) => event.data?.id ?? event.data?.device)).toEqual(seen.map(() => "job4"))
       expect(seen.at(-1)).toMatchObject({ event: "BLOCK_JOB_COMPLETED", data: { device: "job4" } })
       expect(names(seen)).toContain("JOB_STATUS_CHANGE")
-      expect(listener.accept(QmpMessage.makeEvent("BLOCK_JOB_COMPLETED", { device: "job5" }))).toBe(false)
-      expect(listener.accept(QmpMessage.makeEvent("BLOCK_JOB_COMPLETED", { device: "job4" }))).toBe(true)
+      const completed = { type: "backup", len: 1048576, offset: 1048576, speed: 0 }
+      expect(listener.accept(QmpMessage.makeEvent("BLOCK_JOB_COMPLETED", { ...completed, device: "job5" }))).toBe(false)
+      expect(listener.accept(QmpMessage.makeEvent("BLOCK_JOB_COMPLETED", { ...completed, device: "job4" }))).toBe(true)
+      // A typed listener's data must match its Schema: a BLOCK_JOB_COMPLETED without len is no such event.
+      expect(listener.accept(QmpMessage.makeEvent("BLOCK_JOB_COMPLETED", { device: "job4" }))).toBe(false)
     }))
 }
 

@@ -49,7 +49,7 @@ export const run = (config: Config) =>
     yield* withConnection(
       config,
       {},
-      (events) => events.listener(config.names.length === 0 ? undefined : config.names, filter),
+      (events) => events.listenerUnknown(config.names.length === 0 ? undefined : config.names, filter),
       (_, listener) => {
         let stream = listener.stream.pipe(Stream.catchTag("QmpDisconnected", () => Stream.empty))
         if (Option.isSome(config.count)) stream = Stream.take(stream, config.count.value)

@@ -63,5 +63,5 @@ export const run = (config: Config) =>
         )
         yield* Output.line(Output.json(event))
       })
-    yield* withConnection(config, {}, (events) => events.listener(names, filter), body)
+    yield* withConnection(config, {}, (events) => events.listenerUnknown(names, filter), body)
   })

@@ -1,6 +1,7 @@
 /**
- * Writes the TypeScript of a generated module: `types.ts` (interfaces and the maps of commands and
- * events, erased at run time), `schemas.ts` (an Effect Schema for every type, annotated with its
+ * Writes the TypeScript of a generated module: `types.ts` (a type for every QEMU type, and the maps
+ * of commands and events, erased at run time; object types are type aliases, not interfaces, so that
+ * they fit `QmpMessage.JsonObject` as the events that carry them fit `QmpEvent`), `schemas.ts` (an Effect Schema for every type, annotated with its
  * interface, loaded when a typed decode first needs it), `index.ts` (the module: names, and how to
  * load the rest) and `introspection.ts` (the input, for `SchemaCheck`).
  *
@@ -183,7 +184,7 @@ export const emit = (model: Model, names: ReadonlyMap<string, string>, options: 
         return `${doc}export type ${name} = ${info.members.map((member) => typeExpression(member.type)).join(" | ")}\n`
       case "object": {
         if (info.tag === undefined) {
-          return `${doc}export interface ${name} {\n${memberLines(info.members, "  ")}\n}\n`
+          return `${doc}export type ${name} = {\n${memberLines(info.members, "  ")}\n}\n`
         }
         const tag = info.tag
         const base = names.get(baseKey(type))!
@@ -193,9 +194,7 @@ export const emit = (model: Model, names: ReadonlyMap<string, string>, options: 
         })
         const baseMembers = memberLines(info.members, "  ", tag)
         return `/** The members every variant of \`${name}\` has, but its tag \`${tag}\`. */\n` +
-          (baseMembers === ""
-            ? `export type ${base} = Empty\n\n`
-            : `export interface ${base} {\n${baseMembers}\n}\n\n`) +
+          `export type ${base} = ${baseMembers === "" ? "Empty" : `{\n${baseMembers}\n}`}\n\n` +
           `${doc}export type ${name} =\n${lines.join("\n")}\n`
       }
     }
@@ -364,9 +363,11 @@ export const emit = (model: Model, names: ReadonlyMap<string, string>, options: 
       }, features: ${JSON.stringify(command.features ?? [])} }`
     ).join(",\n") +
     `\n  },\n  events: {\n` +
-    model.events.map((event) => `    ${key(event.name)}: { features: ${JSON.stringify(event.features ?? [])} }`).join(
-      ",\n"
-    ) +
+    model.events.map((event) =>
+      `    ${key(event.name)}: { data: ${!isEmptyObject(model.types.get(event["arg-type"])!)}, features: ${
+        JSON.stringify(event.features ?? [])
+      } }`
+    ).join(",\n") +
     `\n  },\n` +
     `  schemas: () =>\n    schemas ??= import("./schemas.js").then((s) => ({ returns: s.returns, arguments: s.arguments_, events: s.events })),\n` +
     `  introspection: () => import("./introspection.js").then((i) => i.introspection)\n}\n`

@@ -20,6 +20,8 @@ import type { QmpEvent } from "../QmpMessage.js"
 import { Doorbell } from "./doorbell.js"
 import * as Listener from "./listener.js"
 import * as InternalMetrics from "./metrics.js"
+import type { EventValidator } from "./typedDecode.js"
+import { hasUnknownEnumValues, logUnknownEnumValues } from "./typedDecode.js"
 
 /**
  * How the dispatch fiber tells a sender that its request was carried out: the sender's
@@ -96,8 +98,21 @@ interface FilterFailure {
   readonly cause: unknown
 }
 
-const offer = (state: Listener.ListenerState, event: QmpEvent, failures: Array<FilterFailure>): void => {
+/** What a batch's delivery has to report: filters that threw, events typed listeners did not take. */
+class Report {
+  failures: Array<FilterFailure> | undefined = undefined
+  /** Each event whose data did not match its Schema, once, with the validator that said so. */
+  rejected: Map<QmpEvent, EventValidator> | undefined = undefined
+}
+
+const offer = (state: Listener.ListenerState, event: QmpEvent, report: Report): void => {
   if (Listener.isClosed(state)) return
+  // A typed listener takes only events whose data matches their name's Schema (checked once per event).
+  const validator = state.validator
+  if (validator !== undefined && !validator.validate(event)) {
+    ;(report.rejected ??= new Map()).set(event, validator)
+    return
+  }
   const filter = state.filter
   if (filter !== undefined) {
     let accepted: boolean
@@ -105,7 +120,7 @@ const offer = (state: Listener.ListenerState, event: QmpEvent, failures: Array<F
       accepted = filter(event)
     } catch (cause) {
       Listener.close(state, new ListenerError({ reason: "FilterFailed", cause }))
-      failures.push({ names: state.names, cause })
+      ;(report.failures ??= []).push({ names: state.names, cause })
       return
     }
     if (!accepted) return
@@ -113,18 +128,18 @@ const offer = (state: Listener.ListenerState, event: QmpEvent, failures: Array<F
   Listener.deliver(state, event)
 }
 
-const deliverBatch = (registry: Registry, events: ReadonlyArray<QmpEvent>): Array<FilterFailure> => {
-  const failures: Array<FilterFailure> = []
+const deliverBatch = (registry: Registry, events: ReadonlyArray<QmpEvent>): Report => {
+  const report = new Report()
   const { byName, wildcard } = registry
   for (let i = 0; i < events.length; i++) {
     const event = events[i]
     const named = byName.get(event.event)
     if (named !== undefined) {
-      for (let j = 0; j < named.length; j++) offer(named[j], event, failures)
+      for (let j = 0; j < named.length; j++) offer(named[j], event, report)
     }
-    for (let j = 0; j < wildcard.length; j++) offer(wildcard[j], event, failures)
+    for (let j = 0; j < wildcard.length; j++) offer(wildcard[j], event, report)
   }
-  return failures
+  return report
 }
 
 const listenerLabel = (names: ReadonlySet<string>): string => names.size === 0 ? "(all events)" : [...names].join(",")
@@ -159,6 +174,30 @@ const reportDrops = (registry: Registry): Effect.Effect<void> | undefined => {
     report = report === undefined ? update : Effect.zipRight(report, update)
   }
   return report
+}
+
+/** Logs what a batch's delivery reported, and counts the rejected events; `undefined` for nothing. */
+const logReport = (report: Report): Effect.Effect<void> | undefined => {
+  if (report.failures === undefined && report.rejected === undefined && !hasUnknownEnumValues()) return undefined
+  const effects: Array<Effect.Effect<void>> = []
+  if (report.failures !== undefined) effects.push(logFailures(report.failures))
+  if (report.rejected !== undefined) {
+    for (const [event, validator] of report.rejected) {
+      effects.push(
+        Effect.logWarning(
+          `An event's data does not match its Schema (QEMU ${validator.qemu}'s): typed listeners did not get it`
+        ).pipe(
+          Effect.annotateLogs({ event: event.event, detail: validator.explain(event) }),
+          Effect.zipRight(Metric.increment(InternalMetrics.eventsRejectedOf(event.event)))
+        )
+      )
+    }
+    // Validating the data may have met enum values the module does not know.
+    effects.push(logUnknownEnumValues(report.rejected.values().next().value!.qemu))
+  } else if (report.failures === undefined && hasUnknownEnumValues()) {
+    effects.push(logUnknownEnumValues("the generated module"))
+  }
+  return effects.length === 0 ? undefined : Effect.all(effects, { discard: true })
 }
 
 const logFailures = (failures: ReadonlyArray<FilterFailure>): Effect.Effect<void> =>
@@ -207,10 +246,10 @@ export const handle = (registry: Ref.Ref<Registry>, request: Request): Effect.Ef
     case "Publish":
       return Effect.flatMap(Ref.get(registry), (current) => {
         // Once ended, no more events are delivered: listeners have their end marker already.
-        const failures = current.ended === undefined ? deliverBatch(current, request.events) : []
+        const report = current.ended === undefined ? deliverBatch(current, request.events) : undefined
         request.done(Exit.void)
         const drops = reportDrops(current)
-        const logs = failures.length === 0 ? undefined : logFailures(failures)
+        const logs = report === undefined ? undefined : logReport(report)
         return drops === undefined ? logs ?? Effect.void : logs === undefined ? drops : Effect.zipRight(logs, drops)
       })
     case "Register":

@@ -50,6 +50,7 @@ import type { ListenerClosed } from "../QmpError.js"
 import type { QmpEvent } from "../QmpMessage.js"
 import { History } from "./history.js"
 import { Ring } from "./ring.js"
+import type { EventValidator } from "./typedDecode.js"
 
 /**
  * The end marker: why the listener gives no more events.
@@ -344,6 +345,8 @@ export interface ListenerState {
    */
   readonly history: History<QmpEvent>
   readonly recordsArrivals: boolean
+  /** For a typed listener: whether an event's data matches its name's Schema. */
+  readonly validator: EventValidator | undefined
   dropped: number
   /** The part of `dropped` already added to the `qmp_events_dropped` metric. */
   droppedReported: number
@@ -356,6 +359,7 @@ export const makeState = (options: {
   readonly capacity: number
   readonly strategy: "sliding" | "dropping"
   readonly historyLimit: number
+  readonly validator: EventValidator | undefined
 }): ListenerState => {
   const history = new History<QmpEvent>(options.historyLimit)
   const recordsArrivals = options.strategy === "dropping" && options.capacity !== Number.POSITIVE_INFINITY
@@ -374,6 +378,7 @@ export const makeState = (options: {
     queue,
     history,
     recordsArrivals,
+    validator: options.validator,
     dropped: 0,
     droppedReported: 0
   }

@@ -58,3 +58,7 @@ export const eventsRejectedKey = MetricKey.counter("qmp_events_rejected", {
   description: "Events whose data did not match the generated Schema: typed listeners did not get them",
   incremental: true
 })
+
+/** `qmp_events_rejected` tagged with the event's name. @internal */
+export const eventsRejectedOf = (event: string): Metric.Metric.Counter<number> =>
+  tagged(eventsRejectedKey, "event", event)

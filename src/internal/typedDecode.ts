@@ -14,7 +14,14 @@ import * as ParseResult from "effect/ParseResult"
 import * as Schema from "effect/Schema"
 import { QmpProtocolError } from "../QmpError.js"
 import type { Generated, Schemas } from "../QmpSchema.js"
-import { takeUnknownEnumValues } from "../QmpSchema.js"
+import { hasUnknownEnumValues as pending, takeUnknownEnumValues } from "../QmpSchema.js"
+
+/**
+ * `true` if enum values the module did not know were met since they were last logged.
+ *
+ * @internal
+ */
+export const hasUnknownEnumValues = (): boolean => pending()
 
 /** A Schema rejection, one issue per path: `status: is missing`. */
 const describe = (error: ParseResult.ParseError): string =>

@@ -10,11 +10,11 @@
 /** An object with no members. */
 export type Empty = Readonly<Record<never, never>>
 
-export interface AcpiDeviceOstData {
+export type AcpiDeviceOstData = {
   readonly info: AcpiDeviceOstDataInfo
 }
 
-export interface AcpiDeviceOstDataInfo {
+export type AcpiDeviceOstDataInfo = {
   readonly device?: string
   readonly slot: string
   readonly "slot-type": AcpiDeviceOstDataInfoSlotType
@@ -26,24 +26,24 @@ export type AcpiDeviceOstDataInfoSlotType =
   | "DIMM"
   | "CPU"
 
-export interface AddClientArguments {
+export type AddClientArguments = {
   readonly protocol: string
   readonly fdname: string
   readonly skipauth?: boolean
   readonly tls?: boolean
 }
 
-export interface AddFdArguments {
+export type AddFdArguments = {
   readonly "fdset-id"?: number
   readonly opaque?: string
 }
 
-export interface AddFdReturn {
+export type AddFdReturn = {
   readonly "fdset-id": number
   readonly fd: number
 }
 
-export interface AnnounceSelfArguments {
+export type AnnounceSelfArguments = {
   readonly initial: number
   readonly max: number
   readonly rounds: number
@@ -52,19 +52,19 @@ export interface AnnounceSelfArguments {
   readonly id?: string
 }
 
-export interface BalloonArguments {
+export type BalloonArguments = {
   readonly value: number
 }
 
-export interface BalloonChangeData {
+export type BalloonChangeData = {
   readonly actual: number
 }
 
-export interface BalloonInfo {
+export type BalloonInfo = {
   readonly actual: number
 }
 
-export interface BlockCommitArguments {
+export type BlockCommitArguments = {
   readonly "job-id"?: string
   readonly device: string
   readonly "base-node"?: string
@@ -81,7 +81,7 @@ export interface BlockCommitArguments {
   readonly "auto-dismiss"?: boolean
 }
 
-export interface BlockdevBackup {
+export type BlockdevBackup = {
   readonly "job-id"?: string
   readonly device: string
   readonly sync: MirrorSyncMode
@@ -104,18 +104,18 @@ export type BlockdevBackupBitmapMode =
   | "never"
   | "always"
 
-export interface BlockdevBackupXPerf {
+export type BlockdevBackupXPerf = {
   readonly "use-copy-range"?: boolean
   readonly "max-workers"?: number
   readonly "max-chunk"?: number
 }
 
-export interface BlockdevCacheOptions {
+export type BlockdevCacheOptions = {
   readonly direct?: boolean
   readonly "no-flush"?: boolean
 }
 
-export interface BlockdevChangeMediumArguments {
+export type BlockdevChangeMediumArguments = {
   /** @deprecated QEMU marks it deprecated: it will be removed. */
   readonly device?: string
   readonly id?: string
@@ -130,13 +130,13 @@ export type BlockdevChangeMediumArgumentsReadOnlyMode =
   | "read-only"
   | "read-write"
 
-export interface BlockdevCloseTrayArguments {
+export type BlockdevCloseTrayArguments = {
   /** @deprecated QEMU marks it deprecated: it will be removed. */
   readonly device?: string
   readonly id?: string
 }
 
-export interface BlockdevCreateArguments {
+export type BlockdevCreateArguments = {
   readonly "job-id": string
   readonly options: BlockdevCreateOptions
 }
@@ -161,7 +161,7 @@ export type BlockdevCreateOptions =
   | (BlockdevCreateOptionsBase & { readonly driver: "vpc" } & BlockdevCreateOptionsVpc)
   | (BlockdevCreateOptionsBase & { readonly driver: "blkdebug" | "blklogwrites" | "blkreplay" | "blkverify" | "bochs" | "cloop" | "compress" | "copy-before-write" | "copy-on-read" | "dmg" | "snapshot-access" | "ftp" | "ftps" | "host_cdrom" | "host_device" | "http" | "https" | "iscsi" | "nbd" | "null-aio" | "null-co" | "nvme" | "preallocate" | "quorum" | "raw" | "replication" | "throttle" | "vvfat" } & Empty)
 
-export interface BlockdevCreateOptionsFile {
+export type BlockdevCreateOptionsFile = {
   readonly filename: string
   readonly size: number
   readonly preallocation?: BlockdevCreateOptionsFilePreallocation
@@ -175,13 +175,13 @@ export type BlockdevCreateOptionsFilePreallocation =
   | "falloc"
   | "full"
 
-export interface BlockdevCreateOptionsGluster {
+export type BlockdevCreateOptionsGluster = {
   readonly location: BlockdevOptionsGluster
   readonly size: number
   readonly preallocation?: BlockdevCreateOptionsFilePreallocation
 }
 
-export interface BlockdevCreateOptionsLuks {
+export type BlockdevCreateOptionsLuks = {
   readonly "key-secret"?: string
   readonly "cipher-alg"?: BlockdevCreateOptionsLuksCipherAlg
   readonly "cipher-mode"?: BlockdevCreateOptionsLuksCipherMode
@@ -228,25 +228,25 @@ export type BlockdevCreateOptionsLuksIvgenHashAlg =
   | "sha512"
   | "ripemd160"
 
-export interface BlockdevCreateOptionsNfs {
+export type BlockdevCreateOptionsNfs = {
   readonly location: BlockdevOptionsNfs
   readonly size: number
 }
 
-export interface BlockdevCreateOptionsParallels {
+export type BlockdevCreateOptionsParallels = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly size: number
   readonly "cluster-size"?: number
 }
 
-export interface BlockdevCreateOptionsQcow {
+export type BlockdevCreateOptionsQcow = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly size: number
   readonly "backing-file"?: string
   readonly encrypt?: BlockdevCreateOptionsQcowEncrypt
 }
 
-export interface BlockdevCreateOptionsQcow2 {
+export type BlockdevCreateOptionsQcow2 = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly "data-file"?: BlockdevOptionsBlkdebugImage
   readonly "data-file-raw"?: boolean
@@ -282,7 +282,7 @@ export type BlockdevCreateOptionsQcowEncryptFormat =
   | "qcow"
   | "luks"
 
-export interface BlockdevCreateOptionsQcowEncryptLuks {
+export type BlockdevCreateOptionsQcowEncryptLuks = {
   readonly "key-secret"?: string
   readonly "cipher-alg"?: BlockdevCreateOptionsLuksCipherAlg
   readonly "cipher-mode"?: BlockdevCreateOptionsLuksCipherMode
@@ -292,7 +292,7 @@ export interface BlockdevCreateOptionsQcowEncryptLuks {
   readonly "iter-time"?: number
 }
 
-export interface BlockdevCreateOptionsQed {
+export type BlockdevCreateOptionsQed = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly size: number
   readonly "backing-file"?: string
@@ -301,7 +301,7 @@ export interface BlockdevCreateOptionsQed {
   readonly "table-size"?: number
 }
 
-export interface BlockdevCreateOptionsRbd {
+export type BlockdevCreateOptionsRbd = {
   readonly location: BlockdevOptionsRbd
   readonly size: number
   readonly "cluster-size"?: number
@@ -315,28 +315,28 @@ export type BlockdevCreateOptionsRbdEncrypt =
   | (BlockdevCreateOptionsRbdEncryptBase & { readonly format: "luks" } & BlockdevCreateOptionsRbdEncryptLuks)
   | (BlockdevCreateOptionsRbdEncryptBase & { readonly format: "luks2" } & BlockdevCreateOptionsRbdEncryptLuks2)
 
-export interface BlockdevCreateOptionsRbdEncryptLuks {
+export type BlockdevCreateOptionsRbdEncryptLuks = {
   readonly "key-secret": string
   readonly "cipher-alg"?: BlockdevCreateOptionsLuksCipherAlg
 }
 
-export interface BlockdevCreateOptionsRbdEncryptLuks2 {
+export type BlockdevCreateOptionsRbdEncryptLuks2 = {
   readonly "key-secret": string
   readonly "cipher-alg"?: BlockdevCreateOptionsLuksCipherAlg
 }
 
-export interface BlockdevCreateOptionsSsh {
+export type BlockdevCreateOptionsSsh = {
   readonly location: BlockdevOptionsSsh
   readonly size: number
 }
 
-export interface BlockdevCreateOptionsVdi {
+export type BlockdevCreateOptionsVdi = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly size: number
   readonly preallocation?: BlockdevCreateOptionsFilePreallocation
 }
 
-export interface BlockdevCreateOptionsVhdx {
+export type BlockdevCreateOptionsVhdx = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly size: number
   readonly "log-size"?: number
@@ -349,7 +349,7 @@ export type BlockdevCreateOptionsVhdxSubformat =
   | "dynamic"
   | "fixed"
 
-export interface BlockdevCreateOptionsVmdk {
+export type BlockdevCreateOptionsVmdk = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly size: number
   readonly extents?: ReadonlyArray<BlockdevOptionsBlkdebugImage>
@@ -374,7 +374,7 @@ export type BlockdevCreateOptionsVmdkSubformat =
   | "twoGbMaxExtentFlat"
   | "streamOptimized"
 
-export interface BlockdevCreateOptionsVpc {
+export type BlockdevCreateOptionsVpc = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly size: number
   readonly subformat?: BlockdevCreateOptionsVpcSubformat
@@ -385,7 +385,7 @@ export type BlockdevCreateOptionsVpcSubformat =
   | "dynamic"
   | "fixed"
 
-export interface BlockdevDelArguments {
+export type BlockdevDelArguments = {
   readonly "node-name": string
 }
 
@@ -442,7 +442,7 @@ export type BlockdevDriver =
   | "vpc"
   | "vvfat"
 
-export interface BlockDeviceInfo {
+export type BlockDeviceInfo = {
   readonly file: string
   readonly "node-name"?: string
   readonly ro: boolean
@@ -477,13 +477,13 @@ export interface BlockDeviceInfo {
   readonly "dirty-bitmaps"?: ReadonlyArray<BlockDeviceInfoDirtyBitmapsItem>
 }
 
-export interface BlockDeviceInfoCache {
+export type BlockDeviceInfoCache = {
   readonly writeback: boolean
   readonly direct: boolean
   readonly "no-flush": boolean
 }
 
-export interface BlockDeviceInfoDirtyBitmapsItem {
+export type BlockDeviceInfoDirtyBitmapsItem = {
   readonly name?: string
   readonly count: number
   readonly granularity: number
@@ -493,7 +493,7 @@ export interface BlockDeviceInfoDirtyBitmapsItem {
   readonly inconsistent?: boolean
 }
 
-export interface BlockDeviceInfoImage {
+export type BlockDeviceInfoImage = {
   readonly filename: string
   readonly format: string
   readonly "dirty-flag"?: boolean
@@ -519,11 +519,11 @@ export type BlockDeviceInfoImageFormatSpecific =
   | (BlockDeviceInfoImageFormatSpecificBase & { readonly type: "luks" } & BlockDeviceInfoImageFormatSpecificLuks)
   | (BlockDeviceInfoImageFormatSpecificBase & { readonly type: "rbd" } & BlockDeviceInfoImageFormatSpecificRbd)
 
-export interface BlockDeviceInfoImageFormatSpecificLuks {
+export type BlockDeviceInfoImageFormatSpecificLuks = {
   readonly data: BlockDeviceInfoImageFormatSpecificLuksData
 }
 
-export interface BlockDeviceInfoImageFormatSpecificLuksData {
+export type BlockDeviceInfoImageFormatSpecificLuksData = {
   readonly "cipher-alg": BlockdevCreateOptionsLuksCipherAlg
   readonly "cipher-mode": BlockdevCreateOptionsLuksCipherMode
   readonly "ivgen-alg": BlockdevCreateOptionsLuksIvgenAlg
@@ -535,18 +535,18 @@ export interface BlockDeviceInfoImageFormatSpecificLuksData {
   readonly slots: ReadonlyArray<BlockDeviceInfoImageFormatSpecificLuksDataSlotsItem>
 }
 
-export interface BlockDeviceInfoImageFormatSpecificLuksDataSlotsItem {
+export type BlockDeviceInfoImageFormatSpecificLuksDataSlotsItem = {
   readonly active: boolean
   readonly iters?: number
   readonly stripes?: number
   readonly "key-offset": number
 }
 
-export interface BlockDeviceInfoImageFormatSpecificQcow2 {
+export type BlockDeviceInfoImageFormatSpecificQcow2 = {
   readonly data: BlockDeviceInfoImageFormatSpecificQcow2Data
 }
 
-export interface BlockDeviceInfoImageFormatSpecificQcow2Data {
+export type BlockDeviceInfoImageFormatSpecificQcow2Data = {
   readonly compat: string
   readonly "data-file"?: string
   readonly "data-file-raw"?: boolean
@@ -559,7 +559,7 @@ export interface BlockDeviceInfoImageFormatSpecificQcow2Data {
   readonly "compression-type": BlockdevCreateOptionsQcow2CompressionType
 }
 
-export interface BlockDeviceInfoImageFormatSpecificQcow2DataBitmapsItem {
+export type BlockDeviceInfoImageFormatSpecificQcow2DataBitmapsItem = {
   readonly name: string
   readonly granularity: number
   readonly flags: ReadonlyArray<BlockDeviceInfoImageFormatSpecificQcow2DataBitmapsItemFlagsItem>
@@ -576,11 +576,11 @@ export type BlockDeviceInfoImageFormatSpecificQcow2DataEncrypt =
   | (BlockDeviceInfoImageFormatSpecificQcow2DataEncryptBase & { readonly format: "luks" } & BlockDeviceInfoImageFormatSpecificLuksData)
   | (BlockDeviceInfoImageFormatSpecificQcow2DataEncryptBase & { readonly format: "aes" } & Empty)
 
-export interface BlockDeviceInfoImageFormatSpecificRbd {
+export type BlockDeviceInfoImageFormatSpecificRbd = {
   readonly data: BlockDeviceInfoImageFormatSpecificRbdData
 }
 
-export interface BlockDeviceInfoImageFormatSpecificRbdData {
+export type BlockDeviceInfoImageFormatSpecificRbdData = {
   readonly "encryption-format"?: BlockdevOptionsRbdEncryptFormat
 }
 
@@ -590,23 +590,23 @@ export type BlockDeviceInfoImageFormatSpecificType =
   | "luks"
   | "rbd"
 
-export interface BlockDeviceInfoImageFormatSpecificVmdk {
+export type BlockDeviceInfoImageFormatSpecificVmdk = {
   readonly data: BlockDeviceInfoImageFormatSpecificVmdkData
 }
 
-export interface BlockDeviceInfoImageFormatSpecificVmdkData {
+export type BlockDeviceInfoImageFormatSpecificVmdkData = {
   readonly "create-type": string
   readonly cid: number
   readonly "parent-cid": number
   readonly extents: ReadonlyArray<BlockDeviceInfoImage>
 }
 
-export interface BlockdevInsertMediumArguments {
+export type BlockdevInsertMediumArguments = {
   readonly id: string
   readonly "node-name": string
 }
 
-export interface BlockdevMirror {
+export type BlockdevMirror = {
   readonly "job-id"?: string
   readonly device: string
   readonly target: string
@@ -634,7 +634,7 @@ export type BlockdevOnError =
   | "stop"
   | "auto"
 
-export interface BlockdevOpenTrayArguments {
+export type BlockdevOpenTrayArguments = {
   /** @deprecated QEMU marks it deprecated: it will be removed. */
   readonly device?: string
   readonly id?: string
@@ -642,7 +642,7 @@ export interface BlockdevOpenTrayArguments {
 }
 
 /** The members every variant of `BlockdevOptions` has, but its tag `driver`. */
-export interface BlockdevOptionsBase {
+export type BlockdevOptionsBase = {
   readonly "node-name"?: string
   readonly discard?: BlockdevDiscardOptions
   readonly cache?: BlockdevCacheOptions
@@ -684,7 +684,7 @@ export type BlockdevOptions =
   | (BlockdevOptionsBase & { readonly driver: "throttle" } & BlockdevOptionsThrottle)
   | (BlockdevOptionsBase & { readonly driver: "vvfat" } & BlockdevOptionsVvfat)
 
-export interface BlockdevOptionsBlkdebug {
+export type BlockdevOptionsBlkdebug = {
   readonly image: BlockdevOptionsBlkdebugImage
   readonly config?: string
   readonly align?: number
@@ -701,7 +701,7 @@ export interface BlockdevOptionsBlkdebug {
 
 export type BlockdevOptionsBlkdebugImage = BlockdevOptions | string
 
-export interface BlockdevOptionsBlkdebugInjectErrorItem {
+export type BlockdevOptionsBlkdebugInjectErrorItem = {
   readonly event: BlockdevOptionsBlkdebugInjectErrorItemEvent
   readonly state?: number
   readonly iotype?: BlockdevOptionsBlkdebugInjectErrorItemIotype
@@ -769,7 +769,7 @@ export type BlockdevOptionsBlkdebugInjectErrorItemIotype =
   | "flush"
   | "block-status"
 
-export interface BlockdevOptionsBlkdebugSetStateItem {
+export type BlockdevOptionsBlkdebugSetStateItem = {
   readonly event: BlockdevOptionsBlkdebugInjectErrorItemEvent
   readonly state?: number
   readonly new_state: number
@@ -781,7 +781,7 @@ export type BlockdevOptionsBlkdebugTakeChildPermsItem =
   | "write-unchanged"
   | "resize"
 
-export interface BlockdevOptionsBlklogwrites {
+export type BlockdevOptionsBlklogwrites = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly log: BlockdevOptionsBlkdebugImage
   readonly "log-sector-size"?: number
@@ -789,20 +789,20 @@ export interface BlockdevOptionsBlklogwrites {
   readonly "log-super-update-interval"?: number
 }
 
-export interface BlockdevOptionsBlkreplay {
+export type BlockdevOptionsBlkreplay = {
   readonly image: BlockdevOptionsBlkdebugImage
 }
 
-export interface BlockdevOptionsBlkverify {
+export type BlockdevOptionsBlkverify = {
   readonly test: BlockdevOptionsBlkdebugImage
   readonly raw: BlockdevOptionsBlkdebugImage
 }
 
-export interface BlockdevOptionsBochs {
+export type BlockdevOptionsBochs = {
   readonly file: BlockdevOptionsBlkdebugImage
 }
 
-export interface BlockdevOptionsCopyBeforeWrite {
+export type BlockdevOptionsCopyBeforeWrite = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly target: BlockdevOptionsBlkdebugImage
   readonly bitmap?: BlockDirtyBitmapClearArguments
@@ -814,13 +814,13 @@ export type BlockdevOptionsCopyBeforeWriteOnCbwError =
   | "break-guest-write"
   | "break-snapshot"
 
-export interface BlockdevOptionsCopyOnRead {
+export type BlockdevOptionsCopyOnRead = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly bottom?: string
 }
 
 /** Features: dynamic-auto-read-only. */
-export interface BlockdevOptionsFile {
+export type BlockdevOptionsFile = {
   readonly filename: string
   readonly "pr-manager"?: string
   readonly locking?: BlockdevOptionsFileLocking
@@ -841,7 +841,7 @@ export type BlockdevOptionsFileLocking =
   | "on"
   | "off"
 
-export interface BlockdevOptionsFtp {
+export type BlockdevOptionsFtp = {
   readonly url: string
   readonly readahead?: number
   readonly timeout?: number
@@ -851,7 +851,7 @@ export interface BlockdevOptionsFtp {
   readonly "proxy-password-secret"?: string
 }
 
-export interface BlockdevOptionsFtps {
+export type BlockdevOptionsFtps = {
   readonly url: string
   readonly readahead?: number
   readonly timeout?: number
@@ -862,7 +862,7 @@ export interface BlockdevOptionsFtps {
   readonly sslverify?: boolean
 }
 
-export interface BlockdevOptionsGluster {
+export type BlockdevOptionsGluster = {
   readonly volume: string
   readonly path: string
   readonly server: ReadonlyArray<NetdevStreamConnectedDataAddr>
@@ -870,7 +870,7 @@ export interface BlockdevOptionsGluster {
   readonly logfile?: string
 }
 
-export interface BlockdevOptionsHttp {
+export type BlockdevOptionsHttp = {
   readonly url: string
   readonly readahead?: number
   readonly timeout?: number
@@ -882,7 +882,7 @@ export interface BlockdevOptionsHttp {
   readonly "cookie-secret"?: string
 }
 
-export interface BlockdevOptionsHttps {
+export type BlockdevOptionsHttps = {
   readonly url: string
   readonly readahead?: number
   readonly timeout?: number
@@ -895,7 +895,7 @@ export interface BlockdevOptionsHttps {
   readonly "cookie-secret"?: string
 }
 
-export interface BlockdevOptionsIscsi {
+export type BlockdevOptionsIscsi = {
   readonly transport: BlockdevOptionsIscsiTransport
   readonly portal: string
   readonly target: string
@@ -917,12 +917,12 @@ export type BlockdevOptionsIscsiTransport =
   | "tcp"
   | "iser"
 
-export interface BlockdevOptionsLuks {
+export type BlockdevOptionsLuks = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly "key-secret"?: string
 }
 
-export interface BlockdevOptionsNbd {
+export type BlockdevOptionsNbd = {
   readonly server: NetdevStreamConnectedDataAddr
   readonly export?: string
   readonly "tls-creds"?: string
@@ -933,7 +933,7 @@ export interface BlockdevOptionsNbd {
   readonly "open-timeout"?: number
 }
 
-export interface BlockdevOptionsNfs {
+export type BlockdevOptionsNfs = {
   readonly server: BlockdevOptionsNfsServer
   readonly path: string
   readonly user?: number
@@ -944,7 +944,7 @@ export interface BlockdevOptionsNfs {
   readonly debug?: number
 }
 
-export interface BlockdevOptionsNfsServer {
+export type BlockdevOptionsNfsServer = {
   readonly type: BlockdevOptionsNfsServerType
   readonly host: string
 }
@@ -952,30 +952,30 @@ export interface BlockdevOptionsNfsServer {
 export type BlockdevOptionsNfsServerType =
   | "inet"
 
-export interface BlockdevOptionsNullAio {
+export type BlockdevOptionsNullAio = {
   readonly size?: number
   readonly "latency-ns"?: number
   readonly "read-zeroes"?: boolean
 }
 
-export interface BlockdevOptionsNvme {
+export type BlockdevOptionsNvme = {
   readonly device: string
   readonly namespace: number
 }
 
-export interface BlockdevOptionsPreallocate {
+export type BlockdevOptionsPreallocate = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly "prealloc-align"?: number
   readonly "prealloc-size"?: number
 }
 
-export interface BlockdevOptionsQcow {
+export type BlockdevOptionsQcow = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly backing?: BlockdevOptionsQcow2Backing
   readonly encrypt?: BlockdevOptionsQcowEncrypt
 }
 
-export interface BlockdevOptionsQcow2 {
+export type BlockdevOptionsQcow2 = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly backing?: BlockdevOptionsQcow2Backing
   readonly "lazy-refcounts"?: boolean
@@ -1001,7 +1001,7 @@ export type BlockdevOptionsQcow2Encrypt =
   | (BlockdevOptionsQcow2EncryptBase & { readonly format: "aes" } & BlockdevOptionsQcow2EncryptAes)
   | (BlockdevOptionsQcow2EncryptBase & { readonly format: "luks" } & BlockdevOptionsQcow2EncryptLuks)
 
-export interface BlockdevOptionsQcow2EncryptAes {
+export type BlockdevOptionsQcow2EncryptAes = {
   readonly "key-secret"?: string
 }
 
@@ -1009,13 +1009,13 @@ export type BlockdevOptionsQcow2EncryptFormat =
   | "aes"
   | "luks"
 
-export interface BlockdevOptionsQcow2EncryptLuks {
+export type BlockdevOptionsQcow2EncryptLuks = {
   readonly "key-secret"?: string
 }
 
 export type BlockdevOptionsQcow2OverlapCheck = BlockdevOptionsQcow2OverlapCheckA | BlockdevOptionsQcow2OverlapCheckB
 
-export interface BlockdevOptionsQcow2OverlapCheckA {
+export type BlockdevOptionsQcow2OverlapCheckA = {
   readonly template?: BlockdevOptionsQcow2OverlapCheckB
   readonly "main-header"?: boolean
   readonly "active-l1"?: boolean
@@ -1043,12 +1043,12 @@ export type BlockdevOptionsQcowEncrypt =
 export type BlockdevOptionsQcowEncryptFormat =
   | "aes"
 
-export interface BlockdevOptionsQed {
+export type BlockdevOptionsQed = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly backing?: BlockdevOptionsQcow2Backing
 }
 
-export interface BlockdevOptionsQuorum {
+export type BlockdevOptionsQuorum = {
   readonly blkverify?: boolean
   readonly children: ReadonlyArray<BlockdevOptionsBlkdebugImage>
   readonly "vote-threshold": number
@@ -1060,13 +1060,13 @@ export type BlockdevOptionsQuorumReadPattern =
   | "quorum"
   | "fifo"
 
-export interface BlockdevOptionsRaw {
+export type BlockdevOptionsRaw = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly offset?: number
   readonly size?: number
 }
 
-export interface BlockdevOptionsRbd {
+export type BlockdevOptionsRbd = {
   readonly pool: string
   readonly namespace?: string
   readonly image: string
@@ -1094,20 +1094,20 @@ export type BlockdevOptionsRbdEncryptFormat =
   | "luks"
   | "luks2"
 
-export interface BlockdevOptionsRbdEncryptLuks {
+export type BlockdevOptionsRbdEncryptLuks = {
   readonly "key-secret": string
 }
 
-export interface BlockdevOptionsRbdEncryptLuks2 {
+export type BlockdevOptionsRbdEncryptLuks2 = {
   readonly "key-secret": string
 }
 
-export interface BlockdevOptionsRbdServerItem {
+export type BlockdevOptionsRbdServerItem = {
   readonly host: string
   readonly port: string
 }
 
-export interface BlockdevOptionsReplication {
+export type BlockdevOptionsReplication = {
   readonly file: BlockdevOptionsBlkdebugImage
   readonly mode: BlockdevOptionsReplicationMode
   readonly "top-id"?: string
@@ -1117,7 +1117,7 @@ export type BlockdevOptionsReplicationMode =
   | "primary"
   | "secondary"
 
-export interface BlockdevOptionsSsh {
+export type BlockdevOptionsSsh = {
   readonly server: NetdevStreamConnectedDataAddrInet
   readonly path: string
   readonly user?: string
@@ -1131,7 +1131,7 @@ export type BlockdevOptionsSshHostKeyCheck =
   | (BlockdevOptionsSshHostKeyCheckBase & { readonly mode: "hash" } & BlockdevOptionsSshHostKeyCheckHash)
   | (BlockdevOptionsSshHostKeyCheckBase & { readonly mode: "none" | "known_hosts" } & Empty)
 
-export interface BlockdevOptionsSshHostKeyCheckHash {
+export type BlockdevOptionsSshHostKeyCheckHash = {
   readonly type: BlockdevOptionsSshHostKeyCheckHashType
   readonly hash: string
 }
@@ -1146,12 +1146,12 @@ export type BlockdevOptionsSshHostKeyCheckMode =
   | "hash"
   | "known_hosts"
 
-export interface BlockdevOptionsThrottle {
+export type BlockdevOptionsThrottle = {
   readonly "throttle-group": string
   readonly file: BlockdevOptionsBlkdebugImage
 }
 
-export interface BlockdevOptionsVvfat {
+export type BlockdevOptionsVvfat = {
   readonly dir: string
   readonly "fat-type"?: number
   readonly floppy?: boolean
@@ -1159,26 +1159,26 @@ export interface BlockdevOptionsVvfat {
   readonly rw?: boolean
 }
 
-export interface BlockdevRemoveMediumArguments {
+export type BlockdevRemoveMediumArguments = {
   readonly id: string
 }
 
-export interface BlockdevReopenArguments {
+export type BlockdevReopenArguments = {
   readonly options: ReadonlyArray<BlockdevOptions>
 }
 
-export interface BlockdevSnapshotArguments {
+export type BlockdevSnapshotArguments = {
   readonly node: string
   readonly overlay: string
 }
 
-export interface BlockdevSnapshotDeleteInternalSyncArguments {
+export type BlockdevSnapshotDeleteInternalSyncArguments = {
   readonly device: string
   readonly id?: string
   readonly name?: string
 }
 
-export interface BlockdevSnapshotDeleteInternalSyncReturn {
+export type BlockdevSnapshotDeleteInternalSyncReturn = {
   readonly id: string
   readonly name: string
   readonly "vm-state-size": number
@@ -1189,12 +1189,12 @@ export interface BlockdevSnapshotDeleteInternalSyncReturn {
   readonly icount?: number
 }
 
-export interface BlockdevSnapshotInternalSyncArguments {
+export type BlockdevSnapshotInternalSyncArguments = {
   readonly device: string
   readonly name: string
 }
 
-export interface BlockdevSnapshotSyncArguments {
+export type BlockdevSnapshotSyncArguments = {
   readonly device?: string
   readonly "node-name"?: string
   readonly "snapshot-file": string
@@ -1207,7 +1207,7 @@ export type BlockdevSnapshotSyncArgumentsMode =
   | "existing"
   | "absolute-paths"
 
-export interface BlockDirtyBitmapAddArguments {
+export type BlockDirtyBitmapAddArguments = {
   readonly node: string
   readonly name: string
   readonly granularity?: number
@@ -1215,12 +1215,12 @@ export interface BlockDirtyBitmapAddArguments {
   readonly disabled?: boolean
 }
 
-export interface BlockDirtyBitmapClearArguments {
+export type BlockDirtyBitmapClearArguments = {
   readonly node: string
   readonly name: string
 }
 
-export interface BlockDirtyBitmapMergeArguments {
+export type BlockDirtyBitmapMergeArguments = {
   readonly node: string
   readonly target: string
   readonly bitmaps: ReadonlyArray<BlockDirtyBitmapMergeArgumentsBitmapsItem>
@@ -1234,7 +1234,7 @@ export type BlockErrorAction =
   | "stop"
 
 /** The members every variant of `BlockExportAddArguments` has, but its tag `type`. */
-export interface BlockExportAddArgumentsBase {
+export type BlockExportAddArgumentsBase = {
   readonly id: string
   readonly "fixed-iothread"?: boolean
   readonly iothread?: string
@@ -1249,7 +1249,7 @@ export type BlockExportAddArguments =
   | (BlockExportAddArgumentsBase & { readonly type: "fuse" } & BlockExportAddArgumentsFuse)
   | (BlockExportAddArgumentsBase & { readonly type: "vduse-blk" } & BlockExportAddArgumentsVduseBlk)
 
-export interface BlockExportAddArgumentsFuse {
+export type BlockExportAddArgumentsFuse = {
   readonly mountpoint: string
   readonly growable?: boolean
   readonly "allow-other"?: BlockExportAddArgumentsFuseAllowOther
@@ -1260,7 +1260,7 @@ export type BlockExportAddArgumentsFuseAllowOther =
   | "on"
   | "auto"
 
-export interface BlockExportAddArgumentsNbd {
+export type BlockExportAddArgumentsNbd = {
   readonly name?: string
   readonly description?: string
   readonly bitmaps?: ReadonlyArray<BlockDirtyBitmapMergeArgumentsBitmapsItem>
@@ -1273,7 +1273,7 @@ export type BlockExportAddArgumentsType =
   | "fuse"
   | "vduse-blk"
 
-export interface BlockExportAddArgumentsVduseBlk {
+export type BlockExportAddArgumentsVduseBlk = {
   readonly name: string
   readonly "num-queues"?: number
   readonly "queue-size"?: number
@@ -1281,13 +1281,13 @@ export interface BlockExportAddArgumentsVduseBlk {
   readonly serial?: string
 }
 
-export interface BlockExportAddArgumentsVhostUserBlk {
+export type BlockExportAddArgumentsVhostUserBlk = {
   readonly addr: NetdevStreamConnectedDataAddr
   readonly "logical-block-size"?: number
   readonly "num-queues"?: number
 }
 
-export interface BlockExportDelArguments {
+export type BlockExportDelArguments = {
   readonly id: string
   readonly mode?: BlockExportDelArgumentsMode
 }
@@ -1296,11 +1296,11 @@ export type BlockExportDelArgumentsMode =
   | "safe"
   | "hard"
 
-export interface BlockExportDeletedData {
+export type BlockExportDeletedData = {
   readonly id: string
 }
 
-export interface BlockImageCorruptedData {
+export type BlockImageCorruptedData = {
   readonly device: string
   readonly "node-name"?: string
   readonly msg: string
@@ -1309,7 +1309,7 @@ export interface BlockImageCorruptedData {
   readonly fatal: boolean
 }
 
-export interface BlockInfo {
+export type BlockInfo = {
   readonly device: string
   readonly qdev?: string
   readonly type: string
@@ -1325,7 +1325,7 @@ export type BlockInfoIoStatus =
   | "failed"
   | "nospace"
 
-export interface BlockIoErrorData {
+export type BlockIoErrorData = {
   readonly device: string
   readonly "node-name"?: string
   readonly operation: IoOperationType
@@ -1334,12 +1334,12 @@ export interface BlockIoErrorData {
   readonly reason: string
 }
 
-export interface BlockJobCancelArguments {
+export type BlockJobCancelArguments = {
   readonly device: string
   readonly force?: boolean
 }
 
-export interface BlockJobCancelledData {
+export type BlockJobCancelledData = {
   readonly type: JobType
   readonly device: string
   readonly len: number
@@ -1347,11 +1347,11 @@ export interface BlockJobCancelledData {
   readonly speed: number
 }
 
-export interface BlockJobCompleteArguments {
+export type BlockJobCompleteArguments = {
   readonly device: string
 }
 
-export interface BlockJobCompletedData {
+export type BlockJobCompletedData = {
   readonly type: JobType
   readonly device: string
   readonly len: number
@@ -1360,21 +1360,21 @@ export interface BlockJobCompletedData {
   readonly error?: string
 }
 
-export interface BlockJobDismissArguments {
+export type BlockJobDismissArguments = {
   readonly id: string
 }
 
-export interface BlockJobErrorData {
+export type BlockJobErrorData = {
   readonly device: string
   readonly operation: IoOperationType
   readonly action: BlockErrorAction
 }
 
-export interface BlockJobFinalizeArguments {
+export type BlockJobFinalizeArguments = {
   readonly id: string
 }
 
-export interface BlockJobInfo {
+export type BlockJobInfo = {
   readonly type: string
   readonly device: string
   readonly len: number
@@ -1390,16 +1390,16 @@ export interface BlockJobInfo {
   readonly error?: string
 }
 
-export interface BlockJobPauseArguments {
+export type BlockJobPauseArguments = {
   readonly device: string
 }
 
-export interface BlockJobPendingData {
+export type BlockJobPendingData = {
   readonly type: JobType
   readonly id: string
 }
 
-export interface BlockJobReadyData {
+export type BlockJobReadyData = {
   readonly type: JobType
   readonly device: string
   readonly len: number
@@ -1407,16 +1407,16 @@ export interface BlockJobReadyData {
   readonly speed: number
 }
 
-export interface BlockJobResumeArguments {
+export type BlockJobResumeArguments = {
   readonly device: string
 }
 
-export interface BlockJobSetSpeedArguments {
+export type BlockJobSetSpeedArguments = {
   readonly device: string
   readonly speed: number
 }
 
-export interface BlockLatencyHistogramSetArguments {
+export type BlockLatencyHistogramSetArguments = {
   readonly id: string
   readonly boundaries?: ReadonlyArray<number>
   readonly "boundaries-read"?: ReadonlyArray<number>
@@ -1424,13 +1424,13 @@ export interface BlockLatencyHistogramSetArguments {
   readonly "boundaries-flush"?: ReadonlyArray<number>
 }
 
-export interface BlockResizeArguments {
+export type BlockResizeArguments = {
   readonly device?: string
   readonly "node-name"?: string
   readonly size: number
 }
 
-export interface BlockSetIoThrottleArguments {
+export type BlockSetIoThrottleArguments = {
   /** @deprecated QEMU marks it deprecated: it will be removed. */
   readonly device?: string
   readonly id?: string
@@ -1456,12 +1456,12 @@ export interface BlockSetIoThrottleArguments {
   readonly group?: string
 }
 
-export interface BlockSetWriteThresholdArguments {
+export type BlockSetWriteThresholdArguments = {
   readonly "node-name": string
   readonly "write-threshold": number
 }
 
-export interface BlockStreamArguments {
+export type BlockStreamArguments = {
   readonly "job-id"?: string
   readonly device: string
   readonly base?: string
@@ -1475,13 +1475,13 @@ export interface BlockStreamArguments {
   readonly "auto-dismiss"?: boolean
 }
 
-export interface BlockWriteThresholdData {
+export type BlockWriteThresholdData = {
   readonly "node-name": string
   readonly "amount-exceeded": number
   readonly "write-threshold": number
 }
 
-export interface CalcDirtyRateArguments {
+export type CalcDirtyRateArguments = {
   readonly "calc-time": number
   readonly "sample-pages"?: number
   readonly mode?: CalcDirtyRateArgumentsMode
@@ -1492,21 +1492,21 @@ export type CalcDirtyRateArgumentsMode =
   | "dirty-ring"
   | "dirty-bitmap"
 
-export interface CancelVcpuDirtyLimitArguments {
+export type CancelVcpuDirtyLimitArguments = {
   readonly "cpu-index"?: number
 }
 
-export interface ChangeBackingFileArguments {
+export type ChangeBackingFileArguments = {
   readonly device: string
   readonly "image-node-name": string
   readonly "backing-file": string
 }
 
-export interface ChangeVncPasswordArguments {
+export type ChangeVncPasswordArguments = {
   readonly password: string
 }
 
-export interface ChardevAddArguments {
+export type ChardevAddArguments = {
   readonly id: string
   readonly backend: ChardevAddArgumentsBackend
 }
@@ -1529,21 +1529,21 @@ export type ChardevAddArgumentsBackend =
   | (ChardevAddArgumentsBackendBase & { readonly type: "vc" } & ChardevAddArgumentsBackendVc)
   | (ChardevAddArgumentsBackendBase & { readonly type: "ringbuf" | "memory" } & ChardevAddArgumentsBackendRingbuf)
 
-export interface ChardevAddArgumentsBackendDbus {
+export type ChardevAddArgumentsBackendDbus = {
   readonly data: ChardevAddArgumentsBackendDbusData
 }
 
-export interface ChardevAddArgumentsBackendDbusData {
+export type ChardevAddArgumentsBackendDbusData = {
   readonly logfile?: string
   readonly logappend?: boolean
   readonly name: string
 }
 
-export interface ChardevAddArgumentsBackendFile {
+export type ChardevAddArgumentsBackendFile = {
   readonly data: ChardevAddArgumentsBackendFileData
 }
 
-export interface ChardevAddArgumentsBackendFileData {
+export type ChardevAddArgumentsBackendFileData = {
   readonly logfile?: string
   readonly logappend?: boolean
   readonly in?: string
@@ -1551,61 +1551,61 @@ export interface ChardevAddArgumentsBackendFileData {
   readonly append?: boolean
 }
 
-export interface ChardevAddArgumentsBackendMux {
+export type ChardevAddArgumentsBackendMux = {
   readonly data: ChardevAddArgumentsBackendMuxData
 }
 
-export interface ChardevAddArgumentsBackendMuxData {
+export type ChardevAddArgumentsBackendMuxData = {
   readonly logfile?: string
   readonly logappend?: boolean
   readonly chardev: string
 }
 
-export interface ChardevAddArgumentsBackendPty {
+export type ChardevAddArgumentsBackendPty = {
   readonly data: ChardevAddArgumentsBackendPtyData
 }
 
-export interface ChardevAddArgumentsBackendPtyData {
+export type ChardevAddArgumentsBackendPtyData = {
   readonly logfile?: string
   readonly logappend?: boolean
 }
 
-export interface ChardevAddArgumentsBackendQemuVdagent {
+export type ChardevAddArgumentsBackendQemuVdagent = {
   readonly data: ChardevAddArgumentsBackendQemuVdagentData
 }
 
-export interface ChardevAddArgumentsBackendQemuVdagentData {
+export type ChardevAddArgumentsBackendQemuVdagentData = {
   readonly logfile?: string
   readonly logappend?: boolean
   readonly mouse?: boolean
   readonly clipboard?: boolean
 }
 
-export interface ChardevAddArgumentsBackendRingbuf {
+export type ChardevAddArgumentsBackendRingbuf = {
   readonly data: ChardevAddArgumentsBackendRingbufData
 }
 
-export interface ChardevAddArgumentsBackendRingbufData {
+export type ChardevAddArgumentsBackendRingbufData = {
   readonly logfile?: string
   readonly logappend?: boolean
   readonly size?: number
 }
 
-export interface ChardevAddArgumentsBackendSerial {
+export type ChardevAddArgumentsBackendSerial = {
   readonly data: ChardevAddArgumentsBackendSerialData
 }
 
-export interface ChardevAddArgumentsBackendSerialData {
+export type ChardevAddArgumentsBackendSerialData = {
   readonly logfile?: string
   readonly logappend?: boolean
   readonly device: string
 }
 
-export interface ChardevAddArgumentsBackendSocket {
+export type ChardevAddArgumentsBackendSocket = {
   readonly data: ChardevAddArgumentsBackendSocketData
 }
 
-export interface ChardevAddArgumentsBackendSocketData {
+export type ChardevAddArgumentsBackendSocketData = {
   readonly logfile?: string
   readonly logappend?: boolean
   readonly addr: NbdServerStartArgumentsAddr
@@ -1620,31 +1620,31 @@ export interface ChardevAddArgumentsBackendSocketData {
   readonly reconnect?: number
 }
 
-export interface ChardevAddArgumentsBackendSpiceport {
+export type ChardevAddArgumentsBackendSpiceport = {
   readonly data: ChardevAddArgumentsBackendSpiceportData
 }
 
-export interface ChardevAddArgumentsBackendSpiceportData {
+export type ChardevAddArgumentsBackendSpiceportData = {
   readonly logfile?: string
   readonly logappend?: boolean
   readonly fqdn: string
 }
 
-export interface ChardevAddArgumentsBackendSpicevmc {
+export type ChardevAddArgumentsBackendSpicevmc = {
   readonly data: ChardevAddArgumentsBackendSpicevmcData
 }
 
-export interface ChardevAddArgumentsBackendSpicevmcData {
+export type ChardevAddArgumentsBackendSpicevmcData = {
   readonly logfile?: string
   readonly logappend?: boolean
   readonly type: string
 }
 
-export interface ChardevAddArgumentsBackendStdio {
+export type ChardevAddArgumentsBackendStdio = {
   readonly data: ChardevAddArgumentsBackendStdioData
 }
 
-export interface ChardevAddArgumentsBackendStdioData {
+export type ChardevAddArgumentsBackendStdioData = {
   readonly logfile?: string
   readonly logappend?: boolean
   readonly signal?: boolean
@@ -1674,22 +1674,22 @@ export type ChardevAddArgumentsBackendType =
   | "ringbuf"
   | "memory"
 
-export interface ChardevAddArgumentsBackendUdp {
+export type ChardevAddArgumentsBackendUdp = {
   readonly data: ChardevAddArgumentsBackendUdpData
 }
 
-export interface ChardevAddArgumentsBackendUdpData {
+export type ChardevAddArgumentsBackendUdpData = {
   readonly logfile?: string
   readonly logappend?: boolean
   readonly remote: NbdServerStartArgumentsAddr
   readonly local?: NbdServerStartArgumentsAddr
 }
 
-export interface ChardevAddArgumentsBackendVc {
+export type ChardevAddArgumentsBackendVc = {
   readonly data: ChardevAddArgumentsBackendVcData
 }
 
-export interface ChardevAddArgumentsBackendVcData {
+export type ChardevAddArgumentsBackendVcData = {
   readonly logfile?: string
   readonly logappend?: boolean
   readonly width?: number
@@ -1698,30 +1698,30 @@ export interface ChardevAddArgumentsBackendVcData {
   readonly rows?: number
 }
 
-export interface ChardevAddReturn {
+export type ChardevAddReturn = {
   readonly pty?: string
 }
 
-export interface ChardevChangeArguments {
+export type ChardevChangeArguments = {
   readonly id: string
   readonly backend: ChardevAddArgumentsBackend
 }
 
-export interface ChardevInfo {
+export type ChardevInfo = {
   readonly label: string
   readonly filename: string
   readonly "frontend-open": boolean
 }
 
-export interface ChardevRemoveArguments {
+export type ChardevRemoveArguments = {
   readonly id: string
 }
 
-export interface ChardevSendBreakArguments {
+export type ChardevSendBreakArguments = {
   readonly id: string
 }
 
-export interface ClientMigrateInfoArguments {
+export type ClientMigrateInfoArguments = {
   readonly protocol: string
   readonly hostname: string
   readonly port?: number
@@ -1729,11 +1729,11 @@ export interface ClientMigrateInfoArguments {
   readonly "cert-subject"?: string
 }
 
-export interface ClosefdArguments {
+export type ClosefdArguments = {
   readonly fdname: string
 }
 
-export interface ColoExitData {
+export type ColoExitData = {
   readonly mode: ColoExitDataMode
   readonly reason: ColoExitDataReason
 }
@@ -1749,16 +1749,16 @@ export type ColoExitDataReason =
   | "error"
   | "processing"
 
-export interface CommandInfo {
+export type CommandInfo = {
   readonly name: string
 }
 
-export interface CommandLineOptionInfo {
+export type CommandLineOptionInfo = {
   readonly option: string
   readonly parameters: ReadonlyArray<CommandLineOptionInfoParametersItem>
 }
 
-export interface CommandLineOptionInfoParametersItem {
+export type CommandLineOptionInfoParametersItem = {
   readonly name: string
   readonly type: CommandLineOptionInfoParametersItemType
   readonly help?: string
@@ -1771,7 +1771,7 @@ export type CommandLineOptionInfoParametersItemType =
   | "number"
   | "size"
 
-export interface CpuDefinitionInfo {
+export type CpuDefinitionInfo = {
   readonly name: string
   readonly "migration-safe"?: boolean
   readonly static: boolean
@@ -1782,7 +1782,7 @@ export interface CpuDefinitionInfo {
 }
 
 /** The members every variant of `CpuInfoFast` has, but its tag `target`. */
-export interface CpuInfoFastBase {
+export type CpuInfoFastBase = {
   readonly "cpu-index": number
   readonly "qom-path": string
   readonly "thread-id": number
@@ -1793,7 +1793,7 @@ export type CpuInfoFast =
   | (CpuInfoFastBase & { readonly target: "s390x" } & CpuInfoFastS390x)
   | (CpuInfoFastBase & { readonly target: "aarch64" | "alpha" | "arm" | "avr" | "cris" | "hppa" | "i386" | "loongarch64" | "m68k" | "microblaze" | "microblazeel" | "mips" | "mips64" | "mips64el" | "mipsel" | "nios2" | "or1k" | "ppc" | "ppc64" | "riscv32" | "riscv64" | "rx" | "sh4" | "sh4eb" | "sparc" | "sparc64" | "tricore" | "x86_64" | "xtensa" | "xtensaeb" } & Empty)
 
-export interface CpuInfoFastProps {
+export type CpuInfoFastProps = {
   readonly "node-id"?: number
   readonly "socket-id"?: number
   readonly "die-id"?: number
@@ -1802,7 +1802,7 @@ export interface CpuInfoFastProps {
   readonly "thread-id"?: number
 }
 
-export interface CpuInfoFastS390x {
+export type CpuInfoFastS390x = {
   readonly "cpu-state": CpuInfoFastS390xCpuState
 }
 
@@ -1813,32 +1813,32 @@ export type CpuInfoFastS390xCpuState =
   | "operating"
   | "load"
 
-export interface DeviceAddArguments {
+export type DeviceAddArguments = {
   readonly driver: string
   readonly bus?: string
   readonly id?: string
 }
 
-export interface DeviceDelArguments {
+export type DeviceDelArguments = {
   readonly id: string
 }
 
-export interface DeviceDeletedData {
+export type DeviceDeletedData = {
   readonly device?: string
   readonly path: string
 }
 
-export interface DeviceListPropertiesArguments {
+export type DeviceListPropertiesArguments = {
   readonly typename: string
 }
 
-export interface DeviceTrayMovedData {
+export type DeviceTrayMovedData = {
   readonly device: string
   readonly id: string
   readonly "tray-open": boolean
 }
 
-export interface DeviceUnplugGuestErrorData {
+export type DeviceUnplugGuestErrorData = {
   readonly device?: string
   readonly path: string
 }
@@ -1852,7 +1852,7 @@ export type DisplayReloadArguments =
 export type DisplayReloadArgumentsType =
   | "vnc"
 
-export interface DisplayReloadArgumentsVnc {
+export type DisplayReloadArgumentsVnc = {
   readonly "tls-certs"?: boolean
 }
 
@@ -1865,11 +1865,11 @@ export type DisplayUpdateArguments =
 export type DisplayUpdateArgumentsType =
   | "vnc"
 
-export interface DisplayUpdateArgumentsVnc {
+export type DisplayUpdateArgumentsVnc = {
   readonly addresses?: ReadonlyArray<NetdevStreamConnectedDataAddr>
 }
 
-export interface DriveBackupArguments {
+export type DriveBackupArguments = {
   readonly "job-id"?: string
   readonly device: string
   readonly sync: MirrorSyncMode
@@ -1889,7 +1889,7 @@ export interface DriveBackupArguments {
   readonly mode?: BlockdevSnapshotSyncArgumentsMode
 }
 
-export interface DriveMirrorArguments {
+export type DriveMirrorArguments = {
   readonly "job-id"?: string
   readonly device: string
   readonly target: string
@@ -1909,16 +1909,16 @@ export interface DriveMirrorArguments {
   readonly "auto-dismiss"?: boolean
 }
 
-export interface DumpCompletedData {
+export type DumpCompletedData = {
   readonly result: QueryDumpReturn
   readonly error?: string
 }
 
-export interface DumpdtbArguments {
+export type DumpdtbArguments = {
   readonly filename: string
 }
 
-export interface DumpGuestMemoryArguments {
+export type DumpGuestMemoryArguments = {
   readonly paging: boolean
   readonly protocol: string
   readonly detach?: boolean
@@ -1934,7 +1934,7 @@ export type DumpGuestMemoryArgumentsFormat =
   | "kdump-snappy"
   | "win-dmp"
 
-export interface EjectArguments {
+export type EjectArguments = {
   /** @deprecated QEMU marks it deprecated: it will be removed. */
   readonly device?: string
   readonly id?: string
@@ -1942,7 +1942,7 @@ export interface EjectArguments {
 }
 
 /** The members every variant of `ExpirePasswordArguments` has, but its tag `protocol`. */
-export interface ExpirePasswordArgumentsBase {
+export type ExpirePasswordArgumentsBase = {
   readonly time: string
 }
 
@@ -1954,19 +1954,19 @@ export type ExpirePasswordArgumentsProtocol =
   | "vnc"
   | "spice"
 
-export interface ExpirePasswordArgumentsVnc {
+export type ExpirePasswordArgumentsVnc = {
   readonly display?: string
 }
 
-export interface FailoverNegotiatedData {
+export type FailoverNegotiatedData = {
   readonly "device-id": string
 }
 
-export interface GetfdArguments {
+export type GetfdArguments = {
   readonly fdname: string
 }
 
-export interface GuestCrashloadedData {
+export type GuestCrashloadedData = {
   readonly action: GuestCrashloadedDataAction
   readonly info?: GuestCrashloadedDataInfo
 }
@@ -1983,7 +1983,7 @@ export type GuestCrashloadedDataInfo =
   | (GuestCrashloadedDataInfoBase & { readonly type: "hyper-v" } & GuestCrashloadedDataInfoHyperV)
   | (GuestCrashloadedDataInfoBase & { readonly type: "s390" } & GuestCrashloadedDataInfoS390)
 
-export interface GuestCrashloadedDataInfoHyperV {
+export type GuestCrashloadedDataInfoHyperV = {
   readonly arg1: number
   readonly arg2: number
   readonly arg3: number
@@ -1991,7 +1991,7 @@ export interface GuestCrashloadedDataInfoHyperV {
   readonly arg5: number
 }
 
-export interface GuestCrashloadedDataInfoS390 {
+export type GuestCrashloadedDataInfoS390 = {
   readonly core: number
   readonly "psw-mask": number
   readonly "psw-addr": number
@@ -2009,24 +2009,24 @@ export type GuestCrashloadedDataInfoType =
   | "hyper-v"
   | "s390"
 
-export interface GuestPanickedData {
+export type GuestPanickedData = {
   readonly action: GuestCrashloadedDataAction
   readonly info?: GuestCrashloadedDataInfo
 }
 
-export interface HotpluggableCPU {
+export type HotpluggableCPU = {
   readonly type: string
   readonly "vcpus-count": number
   readonly props: CpuInfoFastProps
   readonly "qom-path"?: string
 }
 
-export interface HumanMonitorCommandArguments {
+export type HumanMonitorCommandArguments = {
   readonly "command-line": string
   readonly "cpu-index"?: number
 }
 
-export interface InputSendEventArguments {
+export type InputSendEventArguments = {
   readonly device?: string
   readonly head?: number
   readonly events: ReadonlyArray<InputSendEventArgumentsEventsItem>
@@ -2040,11 +2040,11 @@ export type InputSendEventArgumentsEventsItem =
   | (InputSendEventArgumentsEventsItemBase & { readonly type: "btn" } & InputSendEventArgumentsEventsItemBtn)
   | (InputSendEventArgumentsEventsItemBase & { readonly type: "rel" | "abs" } & InputSendEventArgumentsEventsItemRel)
 
-export interface InputSendEventArgumentsEventsItemBtn {
+export type InputSendEventArgumentsEventsItemBtn = {
   readonly data: InputSendEventArgumentsEventsItemBtnData
 }
 
-export interface InputSendEventArgumentsEventsItemBtnData {
+export type InputSendEventArgumentsEventsItemBtnData = {
   readonly button: InputSendEventArgumentsEventsItemBtnDataButton
   readonly down: boolean
 }
@@ -2060,20 +2060,20 @@ export type InputSendEventArgumentsEventsItemBtnDataButton =
   | "wheel-left"
   | "wheel-right"
 
-export interface InputSendEventArgumentsEventsItemKey {
+export type InputSendEventArgumentsEventsItemKey = {
   readonly data: InputSendEventArgumentsEventsItemKeyData
 }
 
-export interface InputSendEventArgumentsEventsItemKeyData {
+export type InputSendEventArgumentsEventsItemKeyData = {
   readonly key: SendKeyArgumentsKeysItem
   readonly down: boolean
 }
 
-export interface InputSendEventArgumentsEventsItemRel {
+export type InputSendEventArgumentsEventsItemRel = {
   readonly data: InputSendEventArgumentsEventsItemRelData
 }
 
-export interface InputSendEventArgumentsEventsItemRelData {
+export type InputSendEventArgumentsEventsItemRelData = {
   readonly axis: InputSendEventArgumentsEventsItemRelDataAxis
   readonly value: number
 }
@@ -2092,7 +2092,7 @@ export type IoOperationType =
   | "read"
   | "write"
 
-export interface IOThreadInfo {
+export type IOThreadInfo = {
   readonly id: string
   readonly "thread-id": number
   readonly "poll-max-ns": number
@@ -2101,23 +2101,23 @@ export interface IOThreadInfo {
   readonly "aio-max-batch": number
 }
 
-export interface JobCancelArguments {
+export type JobCancelArguments = {
   readonly id: string
 }
 
-export interface JobCompleteArguments {
+export type JobCompleteArguments = {
   readonly id: string
 }
 
-export interface JobDismissArguments {
+export type JobDismissArguments = {
   readonly id: string
 }
 
-export interface JobFinalizeArguments {
+export type JobFinalizeArguments = {
   readonly id: string
 }
 
-export interface JobInfo {
+export type JobInfo = {
   readonly id: string
   readonly type: JobType
   readonly status: JobStatus
@@ -2126,11 +2126,11 @@ export interface JobInfo {
   readonly error?: string
 }
 
-export interface JobPauseArguments {
+export type JobPauseArguments = {
   readonly id: string
 }
 
-export interface JobResumeArguments {
+export type JobResumeArguments = {
   readonly id: string
 }
 
@@ -2147,7 +2147,7 @@ export type JobStatus =
   | "concluded"
   | "null"
 
-export interface JobStatusChangeData {
+export type JobStatusChangeData = {
   readonly id: string
   readonly status: JobStatus
 }
@@ -2163,12 +2163,12 @@ export type JobType =
   | "snapshot-save"
   | "snapshot-delete"
 
-export interface KvmInfo {
+export type KvmInfo = {
   readonly enabled: boolean
   readonly present: boolean
 }
 
-export interface MachineInfo {
+export type MachineInfo = {
   readonly name: string
   readonly alias?: string
   readonly "is-default"?: boolean
@@ -2180,7 +2180,7 @@ export interface MachineInfo {
   readonly "default-ram-id"?: string
 }
 
-export interface Memdev {
+export type Memdev = {
   readonly id?: string
   readonly size: number
   readonly merge: boolean
@@ -2192,13 +2192,13 @@ export interface Memdev {
   readonly policy: ObjectAddArgumentsMemoryBackendEpcPolicy
 }
 
-export interface MemoryDeviceSizeChangeData {
+export type MemoryDeviceSizeChangeData = {
   readonly id?: string
   readonly size: number
   readonly "qom-path": string
 }
 
-export interface MemoryFailureData {
+export type MemoryFailureData = {
   readonly recipient: MemoryFailureDataRecipient
   readonly action: MemoryFailureDataAction
   readonly flags: MemoryFailureDataFlags
@@ -2210,7 +2210,7 @@ export type MemoryFailureDataAction =
   | "fatal"
   | "reset"
 
-export interface MemoryFailureDataFlags {
+export type MemoryFailureDataFlags = {
   readonly "action-required": boolean
   readonly recursive: boolean
 }
@@ -2219,19 +2219,19 @@ export type MemoryFailureDataRecipient =
   | "hypervisor"
   | "guest"
 
-export interface MemsaveArguments {
+export type MemsaveArguments = {
   readonly val: number
   readonly size: number
   readonly filename: string
   readonly "cpu-index"?: number
 }
 
-export interface MemUnplugErrorData {
+export type MemUnplugErrorData = {
   readonly device: string
   readonly msg: string
 }
 
-export interface MigrateArguments {
+export type MigrateArguments = {
   readonly uri: string
   readonly blk?: boolean
   readonly inc?: boolean
@@ -2239,23 +2239,23 @@ export interface MigrateArguments {
   readonly resume?: boolean
 }
 
-export interface MigrateContinueArguments {
+export type MigrateContinueArguments = {
   readonly state: MigrationStatus
 }
 
-export interface MigrateIncomingArguments {
+export type MigrateIncomingArguments = {
   readonly uri: string
 }
 
-export interface MigrateRecoverArguments {
+export type MigrateRecoverArguments = {
   readonly uri: string
 }
 
-export interface MigrateSetCapabilitiesArguments {
+export type MigrateSetCapabilitiesArguments = {
   readonly capabilities: ReadonlyArray<QueryMigrateCapabilitiesReturnItem>
 }
 
-export interface MigrateSetParametersArguments {
+export type MigrateSetParametersArguments = {
   readonly "announce-initial"?: number
   readonly "announce-max"?: number
   readonly "announce-rounds"?: number
@@ -2286,19 +2286,19 @@ export interface MigrateSetParametersArguments {
   readonly "block-bitmap-mapping"?: ReadonlyArray<MigrateSetParametersArgumentsBlockBitmapMappingItem>
 }
 
-export interface MigrateSetParametersArgumentsBlockBitmapMappingItem {
+export type MigrateSetParametersArgumentsBlockBitmapMappingItem = {
   readonly "node-name": string
   readonly alias: string
   readonly bitmaps: ReadonlyArray<MigrateSetParametersArgumentsBlockBitmapMappingItemBitmapsItem>
 }
 
-export interface MigrateSetParametersArgumentsBlockBitmapMappingItemBitmapsItem {
+export type MigrateSetParametersArgumentsBlockBitmapMappingItemBitmapsItem = {
   readonly name: string
   readonly alias: string
   readonly transform?: MigrateSetParametersArgumentsBlockBitmapMappingItemBitmapsItemTransform
 }
 
-export interface MigrateSetParametersArgumentsBlockBitmapMappingItemBitmapsItemTransform {
+export type MigrateSetParametersArgumentsBlockBitmapMappingItemBitmapsItemTransform = {
   readonly persistent?: boolean
 }
 
@@ -2309,11 +2309,11 @@ export type MigrateSetParametersArgumentsMultifdCompression =
 
 export type MigrateSetParametersArgumentsTlsCreds = string | null
 
-export interface MigrationData {
+export type MigrationData = {
   readonly status: MigrationStatus
 }
 
-export interface MigrationInfo {
+export type MigrationInfo = {
   readonly status?: MigrationStatus
   readonly ram?: MigrationInfoRam
   readonly disk?: MigrationInfoRam
@@ -2332,7 +2332,7 @@ export interface MigrationInfo {
   readonly "socket-address"?: ReadonlyArray<NetdevStreamConnectedDataAddr>
 }
 
-export interface MigrationInfoCompression {
+export type MigrationInfoCompression = {
   readonly pages: number
   readonly busy: number
   readonly "busy-rate": number
@@ -2340,7 +2340,7 @@ export interface MigrationInfoCompression {
   readonly "compression-rate": number
 }
 
-export interface MigrationInfoRam {
+export type MigrationInfoRam = {
   readonly transferred: number
   readonly remaining: number
   readonly total: number
@@ -2361,11 +2361,11 @@ export interface MigrationInfoRam {
   readonly "dirty-sync-missed-zero-copy": number
 }
 
-export interface MigrationInfoVfio {
+export type MigrationInfoVfio = {
   readonly transferred: number
 }
 
-export interface MigrationInfoXbzrleCache {
+export type MigrationInfoXbzrleCache = {
   readonly "cache-size": number
   readonly bytes: number
   readonly pages: number
@@ -2375,7 +2375,7 @@ export interface MigrationInfoXbzrleCache {
   readonly overflow: number
 }
 
-export interface MigrationPassData {
+export type MigrationPassData = {
   readonly pass: number
 }
 
@@ -2402,11 +2402,11 @@ export type MirrorSyncMode =
   | "incremental"
   | "bitmap"
 
-export interface NameInfo {
+export type NameInfo = {
   readonly name?: string
 }
 
-export interface NbdServerAddArguments {
+export type NbdServerAddArguments = {
   readonly name?: string
   readonly description?: string
   readonly device: string
@@ -2414,12 +2414,12 @@ export interface NbdServerAddArguments {
   readonly bitmap?: string
 }
 
-export interface NbdServerRemoveArguments {
+export type NbdServerRemoveArguments = {
   readonly name: string
   readonly mode?: BlockExportDelArgumentsMode
 }
 
-export interface NbdServerStartArguments {
+export type NbdServerStartArguments = {
   readonly addr: NbdServerStartArgumentsAddr
   readonly "tls-creds"?: string
   readonly "tls-authz"?: string
@@ -2435,24 +2435,24 @@ export type NbdServerStartArgumentsAddr =
   | (NbdServerStartArgumentsAddrBase & { readonly type: "vsock" } & NbdServerStartArgumentsAddrVsock)
   | (NbdServerStartArgumentsAddrBase & { readonly type: "fd" } & NbdServerStartArgumentsAddrFd)
 
-export interface NbdServerStartArgumentsAddrFd {
+export type NbdServerStartArgumentsAddrFd = {
   readonly data: NetdevStreamConnectedDataAddrFd
 }
 
-export interface NbdServerStartArgumentsAddrInet {
+export type NbdServerStartArgumentsAddrInet = {
   readonly data: NetdevStreamConnectedDataAddrInet
 }
 
-export interface NbdServerStartArgumentsAddrUnix {
+export type NbdServerStartArgumentsAddrUnix = {
   readonly data: NetdevStreamConnectedDataAddrUnix
 }
 
-export interface NbdServerStartArgumentsAddrVsock {
+export type NbdServerStartArgumentsAddrVsock = {
   readonly data: NetdevStreamConnectedDataAddrVsock
 }
 
 /** The members every variant of `NetdevAddArguments` has, but its tag `type`. */
-export interface NetdevAddArgumentsBase {
+export type NetdevAddArgumentsBase = {
   readonly id: string
 }
 
@@ -2472,22 +2472,22 @@ export type NetdevAddArguments =
   | (NetdevAddArgumentsBase & { readonly type: "vhost-vdpa" } & NetdevAddArgumentsVhostVdpa)
   | (NetdevAddArgumentsBase & { readonly type: "none" } & Empty)
 
-export interface NetdevAddArgumentsBridge {
+export type NetdevAddArgumentsBridge = {
   readonly br?: string
   readonly helper?: string
 }
 
-export interface NetdevAddArgumentsDgram {
+export type NetdevAddArgumentsDgram = {
   readonly local?: NetdevStreamConnectedDataAddr
   readonly remote?: NetdevStreamConnectedDataAddr
 }
 
-export interface NetdevAddArgumentsHubport {
+export type NetdevAddArgumentsHubport = {
   readonly hubid: number
   readonly netdev?: string
 }
 
-export interface NetdevAddArgumentsL2tpv3 {
+export type NetdevAddArgumentsL2tpv3 = {
   readonly src: string
   readonly dst: string
   readonly srcport?: string
@@ -2504,12 +2504,12 @@ export interface NetdevAddArgumentsL2tpv3 {
   readonly offset?: number
 }
 
-export interface NetdevAddArgumentsNetmap {
+export type NetdevAddArgumentsNetmap = {
   readonly ifname: string
   readonly devname?: string
 }
 
-export interface NetdevAddArgumentsNic {
+export type NetdevAddArgumentsNic = {
   readonly netdev?: string
   readonly macaddr?: string
   readonly model?: string
@@ -2517,7 +2517,7 @@ export interface NetdevAddArgumentsNic {
   readonly vectors?: number
 }
 
-export interface NetdevAddArgumentsSocket {
+export type NetdevAddArgumentsSocket = {
   readonly fd?: string
   readonly listen?: string
   readonly connect?: string
@@ -2526,12 +2526,12 @@ export interface NetdevAddArgumentsSocket {
   readonly udp?: string
 }
 
-export interface NetdevAddArgumentsStream {
+export type NetdevAddArgumentsStream = {
   readonly addr: NetdevStreamConnectedDataAddr
   readonly server?: boolean
 }
 
-export interface NetdevAddArgumentsTap {
+export type NetdevAddArgumentsTap = {
   readonly ifname?: string
   readonly fd?: string
   readonly fds?: string
@@ -2565,7 +2565,7 @@ export type NetdevAddArgumentsType =
   | "vhost-user"
   | "vhost-vdpa"
 
-export interface NetdevAddArgumentsUser {
+export type NetdevAddArgumentsUser = {
   readonly hostname?: string
   readonly restrict?: boolean
   readonly ipv4?: boolean
@@ -2590,20 +2590,20 @@ export interface NetdevAddArgumentsUser {
   readonly "tftp-server-name"?: string
 }
 
-export interface NetdevAddArgumentsVde {
+export type NetdevAddArgumentsVde = {
   readonly sock?: string
   readonly port?: number
   readonly group?: string
   readonly mode?: number
 }
 
-export interface NetdevAddArgumentsVhostUser {
+export type NetdevAddArgumentsVhostUser = {
   readonly chardev: string
   readonly vhostforce?: boolean
   readonly queues?: number
 }
 
-export interface NetdevAddArgumentsVhostVdpa {
+export type NetdevAddArgumentsVhostVdpa = {
   readonly vhostdev?: string
   readonly vhostfd?: string
   readonly queues?: number
@@ -2611,11 +2611,11 @@ export interface NetdevAddArgumentsVhostVdpa {
   readonly "x-svq"?: boolean
 }
 
-export interface NetdevDelArguments {
+export type NetdevDelArguments = {
   readonly id: string
 }
 
-export interface NetdevStreamConnectedData {
+export type NetdevStreamConnectedData = {
   readonly "netdev-id": string
   readonly addr: NetdevStreamConnectedDataAddr
 }
@@ -2629,11 +2629,11 @@ export type NetdevStreamConnectedDataAddr =
   | (NetdevStreamConnectedDataAddrBase & { readonly type: "vsock" } & NetdevStreamConnectedDataAddrVsock)
   | (NetdevStreamConnectedDataAddrBase & { readonly type: "fd" } & NetdevStreamConnectedDataAddrFd)
 
-export interface NetdevStreamConnectedDataAddrFd {
+export type NetdevStreamConnectedDataAddrFd = {
   readonly str: string
 }
 
-export interface NetdevStreamConnectedDataAddrInet {
+export type NetdevStreamConnectedDataAddrInet = {
   readonly host: string
   readonly port: string
   readonly numeric?: boolean
@@ -2650,28 +2650,28 @@ export type NetdevStreamConnectedDataAddrType =
   | "vsock"
   | "fd"
 
-export interface NetdevStreamConnectedDataAddrUnix {
+export type NetdevStreamConnectedDataAddrUnix = {
   readonly path: string
   readonly abstract?: boolean
   readonly tight?: boolean
 }
 
-export interface NetdevStreamConnectedDataAddrVsock {
+export type NetdevStreamConnectedDataAddrVsock = {
   readonly cid: string
   readonly port: string
 }
 
-export interface NetdevStreamDisconnectedData {
+export type NetdevStreamDisconnectedData = {
   readonly "netdev-id": string
 }
 
-export interface NicRxFilterChangedData {
+export type NicRxFilterChangedData = {
   readonly name?: string
   readonly path: string
 }
 
 /** The members every variant of `ObjectAddArguments` has, but its tag `qom-type`. */
-export interface ObjectAddArgumentsBase {
+export type ObjectAddArgumentsBase = {
   readonly id: string
 }
 
@@ -2717,12 +2717,12 @@ export type ObjectAddArguments =
   | (ObjectAddArgumentsBase & { readonly "qom-type": "x-vfio-user-server" } & ObjectAddArgumentsXVfioUserServer)
   | (ObjectAddArgumentsBase & { readonly "qom-type": "can-bus" | "pef-guest" | "s390-pv-guest" } & Empty)
 
-export interface ObjectAddArgumentsAuthzList {
+export type ObjectAddArgumentsAuthzList = {
   readonly policy?: ObjectAddArgumentsAuthzListPolicy
   readonly rules?: ReadonlyArray<ObjectAddArgumentsAuthzListRulesItem>
 }
 
-export interface ObjectAddArgumentsAuthzListfile {
+export type ObjectAddArgumentsAuthzListfile = {
   readonly filename: string
   readonly refresh?: boolean
 }
@@ -2731,7 +2731,7 @@ export type ObjectAddArgumentsAuthzListPolicy =
   | "deny"
   | "allow"
 
-export interface ObjectAddArgumentsAuthzListRulesItem {
+export type ObjectAddArgumentsAuthzListRulesItem = {
   readonly match: string
   readonly policy: ObjectAddArgumentsAuthzListPolicy
   readonly format?: ObjectAddArgumentsAuthzListRulesItemFormat
@@ -2741,20 +2741,20 @@ export type ObjectAddArgumentsAuthzListRulesItemFormat =
   | "exact"
   | "glob"
 
-export interface ObjectAddArgumentsAuthzPam {
+export type ObjectAddArgumentsAuthzPam = {
   readonly service: string
 }
 
-export interface ObjectAddArgumentsAuthzSimple {
+export type ObjectAddArgumentsAuthzSimple = {
   readonly identity: string
 }
 
-export interface ObjectAddArgumentsCanHostSocketcan {
+export type ObjectAddArgumentsCanHostSocketcan = {
   readonly if: string
   readonly canbus: string
 }
 
-export interface ObjectAddArgumentsColoCompare {
+export type ObjectAddArgumentsColoCompare = {
   readonly primary_in: string
   readonly secondary_in: string
   readonly outdev: string
@@ -2766,21 +2766,21 @@ export interface ObjectAddArgumentsColoCompare {
   readonly vnet_hdr_support?: boolean
 }
 
-export interface ObjectAddArgumentsCryptodevBackend {
+export type ObjectAddArgumentsCryptodevBackend = {
   readonly queues?: number
 }
 
-export interface ObjectAddArgumentsCryptodevVhostUser {
+export type ObjectAddArgumentsCryptodevVhostUser = {
   readonly queues?: number
   readonly chardev: string
 }
 
-export interface ObjectAddArgumentsDbusVmstate {
+export type ObjectAddArgumentsDbusVmstate = {
   readonly addr: string
   readonly "id-list"?: string
 }
 
-export interface ObjectAddArgumentsFilterBuffer {
+export type ObjectAddArgumentsFilterBuffer = {
   readonly netdev: string
   readonly queue?: ObjectAddArgumentsFilterBufferQueue
   readonly status?: string
@@ -2798,7 +2798,7 @@ export type ObjectAddArgumentsFilterBufferQueue =
   | "rx"
   | "tx"
 
-export interface ObjectAddArgumentsFilterDump {
+export type ObjectAddArgumentsFilterDump = {
   readonly netdev: string
   readonly queue?: ObjectAddArgumentsFilterBufferQueue
   readonly status?: string
@@ -2808,7 +2808,7 @@ export interface ObjectAddArgumentsFilterDump {
   readonly maxlen?: number
 }
 
-export interface ObjectAddArgumentsFilterMirror {
+export type ObjectAddArgumentsFilterMirror = {
   readonly netdev: string
   readonly queue?: ObjectAddArgumentsFilterBufferQueue
   readonly status?: string
@@ -2818,7 +2818,7 @@ export interface ObjectAddArgumentsFilterMirror {
   readonly vnet_hdr_support?: boolean
 }
 
-export interface ObjectAddArgumentsFilterRedirector {
+export type ObjectAddArgumentsFilterRedirector = {
   readonly netdev: string
   readonly queue?: ObjectAddArgumentsFilterBufferQueue
   readonly status?: string
@@ -2829,7 +2829,7 @@ export interface ObjectAddArgumentsFilterRedirector {
   readonly vnet_hdr_support?: boolean
 }
 
-export interface ObjectAddArgumentsFilterReplay {
+export type ObjectAddArgumentsFilterReplay = {
   readonly netdev: string
   readonly queue?: ObjectAddArgumentsFilterBufferQueue
   readonly status?: string
@@ -2837,7 +2837,7 @@ export interface ObjectAddArgumentsFilterReplay {
   readonly insert?: ObjectAddArgumentsFilterBufferInsert
 }
 
-export interface ObjectAddArgumentsFilterRewriter {
+export type ObjectAddArgumentsFilterRewriter = {
   readonly netdev: string
   readonly queue?: ObjectAddArgumentsFilterBufferQueue
   readonly status?: string
@@ -2846,7 +2846,7 @@ export interface ObjectAddArgumentsFilterRewriter {
   readonly vnet_hdr_support?: boolean
 }
 
-export interface ObjectAddArgumentsInputBarrier {
+export type ObjectAddArgumentsInputBarrier = {
   readonly name: string
   readonly server?: string
   readonly port?: string
@@ -2856,7 +2856,7 @@ export interface ObjectAddArgumentsInputBarrier {
   readonly height?: string
 }
 
-export interface ObjectAddArgumentsInputLinux {
+export type ObjectAddArgumentsInputLinux = {
   readonly evdev: string
   readonly grab_all?: boolean
   readonly repeat?: boolean
@@ -2871,7 +2871,7 @@ export type ObjectAddArgumentsInputLinuxGrabToggle =
   | "scrolllock"
   | "ctrl-scrolllock"
 
-export interface ObjectAddArgumentsIothread {
+export type ObjectAddArgumentsIothread = {
   readonly "aio-max-batch"?: number
   readonly "thread-pool-min"?: number
   readonly "thread-pool-max"?: number
@@ -2880,13 +2880,13 @@ export interface ObjectAddArgumentsIothread {
   readonly "poll-shrink"?: number
 }
 
-export interface ObjectAddArgumentsMainLoop {
+export type ObjectAddArgumentsMainLoop = {
   readonly "aio-max-batch"?: number
   readonly "thread-pool-min"?: number
   readonly "thread-pool-max"?: number
 }
 
-export interface ObjectAddArgumentsMemoryBackendEpc {
+export type ObjectAddArgumentsMemoryBackendEpc = {
   readonly dump?: boolean
   readonly "host-nodes"?: ReadonlyArray<number>
   readonly merge?: boolean
@@ -2906,7 +2906,7 @@ export type ObjectAddArgumentsMemoryBackendEpcPolicy =
   | "bind"
   | "interleave"
 
-export interface ObjectAddArgumentsMemoryBackendFile {
+export type ObjectAddArgumentsMemoryBackendFile = {
   readonly dump?: boolean
   readonly "host-nodes"?: ReadonlyArray<number>
   readonly merge?: boolean
@@ -2925,7 +2925,7 @@ export interface ObjectAddArgumentsMemoryBackendFile {
   readonly readonly?: boolean
 }
 
-export interface ObjectAddArgumentsMemoryBackendMemfd {
+export type ObjectAddArgumentsMemoryBackendMemfd = {
   readonly dump?: boolean
   readonly "host-nodes"?: ReadonlyArray<number>
   readonly merge?: boolean
@@ -2942,7 +2942,7 @@ export interface ObjectAddArgumentsMemoryBackendMemfd {
   readonly seal?: boolean
 }
 
-export interface ObjectAddArgumentsMemoryBackendRam {
+export type ObjectAddArgumentsMemoryBackendRam = {
   readonly dump?: boolean
   readonly "host-nodes"?: ReadonlyArray<number>
   readonly merge?: boolean
@@ -2956,7 +2956,7 @@ export interface ObjectAddArgumentsMemoryBackendRam {
   readonly "x-use-canonical-path-for-ramblock-id"?: boolean
 }
 
-export interface ObjectAddArgumentsPrManagerHelper {
+export type ObjectAddArgumentsPrManagerHelper = {
   readonly path: string
 }
 
@@ -3006,29 +3006,29 @@ export type ObjectAddArgumentsQomType =
   | "x-remote-object"
   | "x-vfio-user-server"
 
-export interface ObjectAddArgumentsQtest {
+export type ObjectAddArgumentsQtest = {
   readonly chardev: string
   readonly log?: string
 }
 
-export interface ObjectAddArgumentsRngBuiltin {
+export type ObjectAddArgumentsRngBuiltin = {
   /** @deprecated QEMU marks it deprecated: it will be removed. */
   readonly opened?: boolean
 }
 
-export interface ObjectAddArgumentsRngEgd {
+export type ObjectAddArgumentsRngEgd = {
   /** @deprecated QEMU marks it deprecated: it will be removed. */
   readonly opened?: boolean
   readonly chardev: string
 }
 
-export interface ObjectAddArgumentsRngRandom {
+export type ObjectAddArgumentsRngRandom = {
   /** @deprecated QEMU marks it deprecated: it will be removed. */
   readonly opened?: boolean
   readonly filename?: string
 }
 
-export interface ObjectAddArgumentsSecret {
+export type ObjectAddArgumentsSecret = {
   /** @deprecated QEMU marks it deprecated: it will be removed. */
   readonly loaded?: boolean
   readonly format?: ObjectAddArgumentsSecretFormat
@@ -3042,7 +3042,7 @@ export type ObjectAddArgumentsSecretFormat =
   | "raw"
   | "base64"
 
-export interface ObjectAddArgumentsSecretKeyring {
+export type ObjectAddArgumentsSecretKeyring = {
   /** @deprecated QEMU marks it deprecated: it will be removed. */
   readonly loaded?: boolean
   readonly format?: ObjectAddArgumentsSecretFormat
@@ -3051,7 +3051,7 @@ export interface ObjectAddArgumentsSecretKeyring {
   readonly serial: number
 }
 
-export interface ObjectAddArgumentsSevGuest {
+export type ObjectAddArgumentsSevGuest = {
   readonly "sev-device"?: string
   readonly "dh-cert-file"?: string
   readonly "session-file"?: string
@@ -3062,12 +3062,12 @@ export interface ObjectAddArgumentsSevGuest {
   readonly "kernel-hashes"?: boolean
 }
 
-export interface ObjectAddArgumentsThreadContext {
+export type ObjectAddArgumentsThreadContext = {
   readonly "cpu-affinity"?: ReadonlyArray<number>
   readonly "node-affinity"?: ReadonlyArray<number>
 }
 
-export interface ObjectAddArgumentsThrottleGroup {
+export type ObjectAddArgumentsThrottleGroup = {
   readonly limits?: ObjectAddArgumentsThrottleGroupLimits
   /** Unstable: QEMU may change or remove it without notice. */
   readonly "x-iops-total"?: number
@@ -3109,7 +3109,7 @@ export interface ObjectAddArgumentsThrottleGroup {
   readonly "x-iops-size"?: number
 }
 
-export interface ObjectAddArgumentsThrottleGroupLimits {
+export type ObjectAddArgumentsThrottleGroupLimits = {
   readonly "iops-total"?: number
   readonly "iops-total-max"?: number
   readonly "iops-total-max-length"?: number
@@ -3131,14 +3131,14 @@ export interface ObjectAddArgumentsThrottleGroupLimits {
   readonly "iops-size"?: number
 }
 
-export interface ObjectAddArgumentsTlsCipherSuites {
+export type ObjectAddArgumentsTlsCipherSuites = {
   readonly "verify-peer"?: boolean
   readonly dir?: string
   readonly endpoint?: ObjectAddArgumentsTlsCredsAnonEndpoint
   readonly priority?: string
 }
 
-export interface ObjectAddArgumentsTlsCredsAnon {
+export type ObjectAddArgumentsTlsCredsAnon = {
   readonly "verify-peer"?: boolean
   readonly dir?: string
   readonly endpoint?: ObjectAddArgumentsTlsCredsAnonEndpoint
@@ -3151,7 +3151,7 @@ export type ObjectAddArgumentsTlsCredsAnonEndpoint =
   | "client"
   | "server"
 
-export interface ObjectAddArgumentsTlsCredsPsk {
+export type ObjectAddArgumentsTlsCredsPsk = {
   readonly "verify-peer"?: boolean
   readonly dir?: string
   readonly endpoint?: ObjectAddArgumentsTlsCredsAnonEndpoint
@@ -3161,7 +3161,7 @@ export interface ObjectAddArgumentsTlsCredsPsk {
   readonly username?: string
 }
 
-export interface ObjectAddArgumentsTlsCredsX509 {
+export type ObjectAddArgumentsTlsCredsX509 = {
   readonly "verify-peer"?: boolean
   readonly dir?: string
   readonly endpoint?: ObjectAddArgumentsTlsCredsAnonEndpoint
@@ -3172,87 +3172,87 @@ export interface ObjectAddArgumentsTlsCredsX509 {
   readonly passwordid?: string
 }
 
-export interface ObjectAddArgumentsXRemoteObject {
+export type ObjectAddArgumentsXRemoteObject = {
   readonly fd: string
   readonly devid: string
 }
 
-export interface ObjectAddArgumentsXVfioUserServer {
+export type ObjectAddArgumentsXVfioUserServer = {
   readonly socket: NetdevStreamConnectedDataAddr
   readonly device: string
 }
 
-export interface ObjectDelArguments {
+export type ObjectDelArguments = {
   readonly id: string
 }
 
-export interface ObjectPropertyInfo {
+export type ObjectPropertyInfo = {
   readonly name: string
   readonly type: string
   readonly description?: string
   readonly "default-value"?: unknown
 }
 
-export interface PmemsaveArguments {
+export type PmemsaveArguments = {
   readonly val: number
   readonly size: number
   readonly filename: string
 }
 
-export interface PrManagerStatusChangedData {
+export type PrManagerStatusChangedData = {
   readonly id: string
   readonly connected: boolean
 }
 
-export interface QmpCapabilitiesArguments {
+export type QmpCapabilitiesArguments = {
   readonly enable?: ReadonlyArray<QmpCapabilitiesArgumentsEnableItem>
 }
 
 export type QmpCapabilitiesArgumentsEnableItem =
   | "oob"
 
-export interface QomGetArguments {
+export type QomGetArguments = {
   readonly path: string
   readonly property: string
 }
 
-export interface QomListArguments {
+export type QomListArguments = {
   readonly path: string
 }
 
-export interface QomListPropertiesArguments {
+export type QomListPropertiesArguments = {
   readonly typename: string
 }
 
-export interface QomListTypesArguments {
+export type QomListTypesArguments = {
   readonly implements?: string
   readonly abstract?: boolean
 }
 
-export interface QomListTypesReturnItem {
+export type QomListTypesReturnItem = {
   readonly name: string
   readonly abstract?: boolean
   readonly parent?: string
 }
 
-export interface QomSetArguments {
+export type QomSetArguments = {
   readonly path: string
   readonly property: string
   readonly value: unknown
 }
 
-export interface QueryBlockExportsReturnItem {
+export type QueryBlockExportsReturnItem = {
   readonly id: string
   readonly type: BlockExportAddArgumentsType
   readonly "node-name": string
   readonly "shutting-down": boolean
 }
 
-export interface QueryBlockstatsArguments {
+export type QueryBlockstatsArguments = {
   readonly "query-nodes"?: boolean
 }
 
-export interface QueryBlockstatsReturnItem {
+export type QueryBlockstatsReturnItem = {
   readonly device?: string
   readonly qdev?: string
   readonly "node-name"?: string
@@ -3270,19 +3270,19 @@ export type QueryBlockstatsReturnItemDriverSpecific =
   | (QueryBlockstatsReturnItemDriverSpecificBase & { readonly driver: "nvme" } & QueryBlockstatsReturnItemDriverSpecificNvme)
   | (QueryBlockstatsReturnItemDriverSpecificBase & { readonly driver: "blkdebug" | "blklogwrites" | "blkreplay" | "blkverify" | "bochs" | "cloop" | "compress" | "copy-before-write" | "copy-on-read" | "dmg" | "snapshot-access" | "ftp" | "ftps" | "gluster" | "host_cdrom" | "http" | "https" | "iscsi" | "luks" | "nbd" | "nfs" | "null-aio" | "null-co" | "parallels" | "preallocate" | "qcow" | "qcow2" | "qed" | "quorum" | "raw" | "rbd" | "replication" | "ssh" | "throttle" | "vdi" | "vhdx" | "vmdk" | "vpc" | "vvfat" } & Empty)
 
-export interface QueryBlockstatsReturnItemDriverSpecificFile {
+export type QueryBlockstatsReturnItemDriverSpecificFile = {
   readonly "discard-nb-ok": number
   readonly "discard-nb-failed": number
   readonly "discard-bytes-ok": number
 }
 
-export interface QueryBlockstatsReturnItemDriverSpecificNvme {
+export type QueryBlockstatsReturnItemDriverSpecificNvme = {
   readonly "completion-errors": number
   readonly "aligned-accesses": number
   readonly "unaligned-accesses": number
 }
 
-export interface QueryBlockstatsReturnItemStats {
+export type QueryBlockstatsReturnItemStats = {
   readonly rd_bytes: number
   readonly wr_bytes: number
   readonly unmap_bytes: number
@@ -3315,12 +3315,12 @@ export interface QueryBlockstatsReturnItemStats {
   readonly flush_latency_histogram?: QueryBlockstatsReturnItemStatsRdLatencyHistogram
 }
 
-export interface QueryBlockstatsReturnItemStatsRdLatencyHistogram {
+export type QueryBlockstatsReturnItemStatsRdLatencyHistogram = {
   readonly boundaries: ReadonlyArray<number>
   readonly bins: ReadonlyArray<number>
 }
 
-export interface QueryBlockstatsReturnItemStatsTimedStatsItem {
+export type QueryBlockstatsReturnItemStatsTimedStatsItem = {
   readonly interval_length: number
   readonly min_rd_latency_ns: number
   readonly max_rd_latency_ns: number
@@ -3335,21 +3335,21 @@ export interface QueryBlockstatsReturnItemStatsTimedStatsItem {
   readonly avg_wr_queue_depth: number
 }
 
-export interface QueryChardevBackendsReturnItem {
+export type QueryChardevBackendsReturnItem = {
   readonly name: string
 }
 
-export interface QueryColoStatusReturn {
+export type QueryColoStatusReturn = {
   readonly mode: ColoExitDataMode
   readonly "last-mode": ColoExitDataMode
   readonly reason: ColoExitDataReason
 }
 
-export interface QueryCommandLineOptionsArguments {
+export type QueryCommandLineOptionsArguments = {
   readonly option?: string
 }
 
-export interface QueryCpuModelExpansionArguments {
+export type QueryCpuModelExpansionArguments = {
   readonly type: QueryCpuModelExpansionArgumentsType
   readonly model: QueryCpuModelExpansionReturnModel
 }
@@ -3358,20 +3358,20 @@ export type QueryCpuModelExpansionArgumentsType =
   | "static"
   | "full"
 
-export interface QueryCpuModelExpansionReturn {
+export type QueryCpuModelExpansionReturn = {
   readonly model: QueryCpuModelExpansionReturnModel
 }
 
-export interface QueryCpuModelExpansionReturnModel {
+export type QueryCpuModelExpansionReturnModel = {
   readonly name: string
   readonly props?: unknown
 }
 
-export interface QueryCurrentMachineReturn {
+export type QueryCurrentMachineReturn = {
   readonly "wakeup-suspend-support": boolean
 }
 
-export interface QueryDirtyRateReturn {
+export type QueryDirtyRateReturn = {
   readonly "dirty-rate"?: number
   readonly status: QueryDirtyRateReturnStatus
   readonly "start-time": number
@@ -3386,13 +3386,13 @@ export type QueryDirtyRateReturnStatus =
   | "measuring"
   | "measured"
 
-export interface QueryDirtyRateReturnVcpuDirtyRateItem {
+export type QueryDirtyRateReturnVcpuDirtyRateItem = {
   readonly id: number
   readonly "dirty-rate": number
 }
 
 /** The members every variant of `QueryDisplayOptionsReturn` has, but its tag `type`. */
-export interface QueryDisplayOptionsReturnBase {
+export type QueryDisplayOptionsReturnBase = {
   readonly "full-screen"?: boolean
   readonly "window-close"?: boolean
   readonly "show-cursor"?: boolean
@@ -3407,18 +3407,18 @@ export type QueryDisplayOptionsReturn =
   | (QueryDisplayOptionsReturnBase & { readonly type: "sdl" } & QueryDisplayOptionsReturnSdl)
   | (QueryDisplayOptionsReturnBase & { readonly type: "default" | "none" | "spice-app" } & Empty)
 
-export interface QueryDisplayOptionsReturnCurses {
+export type QueryDisplayOptionsReturnCurses = {
   readonly charset?: string
 }
 
-export interface QueryDisplayOptionsReturnDbus {
+export type QueryDisplayOptionsReturnDbus = {
   readonly rendernode?: string
   readonly addr?: string
   readonly p2p?: boolean
   readonly audiodev?: string
 }
 
-export interface QueryDisplayOptionsReturnEglHeadless {
+export type QueryDisplayOptionsReturnEglHeadless = {
   readonly rendernode?: string
 }
 
@@ -3428,14 +3428,14 @@ export type QueryDisplayOptionsReturnGl =
   | "core"
   | "es"
 
-export interface QueryDisplayOptionsReturnGtk {
+export type QueryDisplayOptionsReturnGtk = {
   readonly "grab-on-hover"?: boolean
   readonly "zoom-to-fit"?: boolean
   readonly "show-tabs"?: boolean
   readonly "show-menubar"?: boolean
 }
 
-export interface QueryDisplayOptionsReturnSdl {
+export type QueryDisplayOptionsReturnSdl = {
   readonly "grab-mod"?: QueryDisplayOptionsReturnSdlGrabMod
 }
 
@@ -3454,11 +3454,11 @@ export type QueryDisplayOptionsReturnType =
   | "spice-app"
   | "dbus"
 
-export interface QueryDumpGuestMemoryCapabilityReturn {
+export type QueryDumpGuestMemoryCapabilityReturn = {
   readonly formats: ReadonlyArray<DumpGuestMemoryArgumentsFormat>
 }
 
-export interface QueryDumpReturn {
+export type QueryDumpReturn = {
   readonly status: QueryDumpReturnStatus
   readonly completed: number
   readonly total: number
@@ -3470,12 +3470,12 @@ export type QueryDumpReturnStatus =
   | "completed"
   | "failed"
 
-export interface QueryFdsetsReturnItem {
+export type QueryFdsetsReturnItem = {
   readonly "fdset-id": number
   readonly fds: ReadonlyArray<QueryFdsetsReturnItemFdsItem>
 }
 
-export interface QueryFdsetsReturnItemFdsItem {
+export type QueryFdsetsReturnItemFdsItem = {
   readonly fd: number
   readonly opaque?: string
 }
@@ -3489,11 +3489,11 @@ export type QueryMemoryDevicesReturnItem =
   | (QueryMemoryDevicesReturnItemBase & { readonly type: "virtio-mem" } & QueryMemoryDevicesReturnItemVirtioMem)
   | (QueryMemoryDevicesReturnItemBase & { readonly type: "sgx-epc" } & QueryMemoryDevicesReturnItemSgxEpc)
 
-export interface QueryMemoryDevicesReturnItemDimm {
+export type QueryMemoryDevicesReturnItemDimm = {
   readonly data: QueryMemoryDevicesReturnItemDimmData
 }
 
-export interface QueryMemoryDevicesReturnItemDimmData {
+export type QueryMemoryDevicesReturnItemDimmData = {
   readonly id?: string
   readonly addr: number
   readonly size: number
@@ -3504,11 +3504,11 @@ export interface QueryMemoryDevicesReturnItemDimmData {
   readonly hotpluggable: boolean
 }
 
-export interface QueryMemoryDevicesReturnItemSgxEpc {
+export type QueryMemoryDevicesReturnItemSgxEpc = {
   readonly data: QueryMemoryDevicesReturnItemSgxEpcData
 }
 
-export interface QueryMemoryDevicesReturnItemSgxEpcData {
+export type QueryMemoryDevicesReturnItemSgxEpcData = {
   readonly id?: string
   readonly memaddr: number
   readonly size: number
@@ -3523,11 +3523,11 @@ export type QueryMemoryDevicesReturnItemType =
   | "virtio-mem"
   | "sgx-epc"
 
-export interface QueryMemoryDevicesReturnItemVirtioMem {
+export type QueryMemoryDevicesReturnItemVirtioMem = {
   readonly data: QueryMemoryDevicesReturnItemVirtioMemData
 }
 
-export interface QueryMemoryDevicesReturnItemVirtioMemData {
+export type QueryMemoryDevicesReturnItemVirtioMemData = {
   readonly id?: string
   readonly memaddr: number
   readonly "requested-size": number
@@ -3538,30 +3538,30 @@ export interface QueryMemoryDevicesReturnItemVirtioMemData {
   readonly memdev: string
 }
 
-export interface QueryMemoryDevicesReturnItemVirtioPmem {
+export type QueryMemoryDevicesReturnItemVirtioPmem = {
   readonly data: QueryMemoryDevicesReturnItemVirtioPmemData
 }
 
-export interface QueryMemoryDevicesReturnItemVirtioPmemData {
+export type QueryMemoryDevicesReturnItemVirtioPmemData = {
   readonly id?: string
   readonly memaddr: number
   readonly size: number
   readonly memdev: string
 }
 
-export interface QueryMemorySizeSummaryReturn {
+export type QueryMemorySizeSummaryReturn = {
   readonly "base-memory": number
   readonly "plugged-memory"?: number
 }
 
-export interface QueryMiceReturnItem {
+export type QueryMiceReturnItem = {
   readonly name: string
   readonly index: number
   readonly current: boolean
   readonly absolute: boolean
 }
 
-export interface QueryMigrateCapabilitiesReturnItem {
+export type QueryMigrateCapabilitiesReturnItem = {
   readonly capability: QueryMigrateCapabilitiesReturnItemCapability
   readonly state: boolean
 }
@@ -3589,7 +3589,7 @@ export type QueryMigrateCapabilitiesReturnItemCapability =
   | "zero-copy-send"
   | "postcopy-preempt"
 
-export interface QueryMigrateParametersReturn {
+export type QueryMigrateParametersReturn = {
   readonly "announce-initial"?: number
   readonly "announce-max"?: number
   readonly "announce-rounds"?: number
@@ -3620,16 +3620,16 @@ export interface QueryMigrateParametersReturn {
   readonly "block-bitmap-mapping"?: ReadonlyArray<MigrateSetParametersArgumentsBlockBitmapMappingItem>
 }
 
-export interface QueryNamedBlockNodesArguments {
+export type QueryNamedBlockNodesArguments = {
   readonly flat?: boolean
 }
 
-export interface QueryPciReturnItem {
+export type QueryPciReturnItem = {
   readonly bus: number
   readonly devices: ReadonlyArray<QueryPciReturnItemDevicesItem>
 }
 
-export interface QueryPciReturnItemDevicesItem {
+export type QueryPciReturnItemDevicesItem = {
   readonly bus: number
   readonly slot: number
   readonly function: number
@@ -3642,24 +3642,24 @@ export interface QueryPciReturnItemDevicesItem {
   readonly regions: ReadonlyArray<QueryPciReturnItemDevicesItemRegionsItem>
 }
 
-export interface QueryPciReturnItemDevicesItemClassInfo {
+export type QueryPciReturnItemDevicesItemClassInfo = {
   readonly desc?: string
   readonly class: number
 }
 
-export interface QueryPciReturnItemDevicesItemId {
+export type QueryPciReturnItemDevicesItemId = {
   readonly device: number
   readonly vendor: number
   readonly subsystem?: number
   readonly "subsystem-vendor"?: number
 }
 
-export interface QueryPciReturnItemDevicesItemPciBridge {
+export type QueryPciReturnItemDevicesItemPciBridge = {
   readonly bus: QueryPciReturnItemDevicesItemPciBridgeBus
   readonly devices?: ReadonlyArray<QueryPciReturnItemDevicesItem>
 }
 
-export interface QueryPciReturnItemDevicesItemPciBridgeBus {
+export type QueryPciReturnItemDevicesItemPciBridgeBus = {
   readonly number: number
   readonly secondary: number
   readonly subordinate: number
@@ -3668,12 +3668,12 @@ export interface QueryPciReturnItemDevicesItemPciBridgeBus {
   readonly prefetchable_range: QueryPciReturnItemDevicesItemPciBridgeBusIoRange
 }
 
-export interface QueryPciReturnItemDevicesItemPciBridgeBusIoRange {
+export type QueryPciReturnItemDevicesItemPciBridgeBusIoRange = {
   readonly base: number
   readonly limit: number
 }
 
-export interface QueryPciReturnItemDevicesItemRegionsItem {
+export type QueryPciReturnItemDevicesItemRegionsItem = {
   readonly bar: number
   readonly type: string
   readonly address: number
@@ -3682,12 +3682,12 @@ export interface QueryPciReturnItemDevicesItemRegionsItem {
   readonly mem_type_64?: boolean
 }
 
-export interface QueryPrManagersReturnItem {
+export type QueryPrManagersReturnItem = {
   readonly id: string
   readonly connected: boolean
 }
 
-export interface QueryReplayReturn {
+export type QueryReplayReturn = {
   readonly mode: QueryReplayReturnMode
   readonly filename?: string
   readonly icount: number
@@ -3698,16 +3698,16 @@ export type QueryReplayReturnMode =
   | "record"
   | "play"
 
-export interface QueryRockerArguments {
+export type QueryRockerArguments = {
   readonly name: string
 }
 
-export interface QueryRockerOfDpaFlowsArguments {
+export type QueryRockerOfDpaFlowsArguments = {
   readonly name: string
   readonly "tbl-id"?: number
 }
 
-export interface QueryRockerOfDpaFlowsReturnItem {
+export type QueryRockerOfDpaFlowsReturnItem = {
   readonly cookie: number
   readonly hits: number
   readonly key: QueryRockerOfDpaFlowsReturnItemKey
@@ -3715,7 +3715,7 @@ export interface QueryRockerOfDpaFlowsReturnItem {
   readonly action: QueryRockerOfDpaFlowsReturnItemAction
 }
 
-export interface QueryRockerOfDpaFlowsReturnItemAction {
+export type QueryRockerOfDpaFlowsReturnItemAction = {
   readonly "goto-tbl"?: number
   readonly "group-id"?: number
   readonly "tunnel-lport"?: number
@@ -3724,7 +3724,7 @@ export interface QueryRockerOfDpaFlowsReturnItemAction {
   readonly "out-pport"?: number
 }
 
-export interface QueryRockerOfDpaFlowsReturnItemKey {
+export type QueryRockerOfDpaFlowsReturnItemKey = {
   readonly priority: number
   readonly "tbl-id": number
   readonly "in-pport"?: number
@@ -3738,7 +3738,7 @@ export interface QueryRockerOfDpaFlowsReturnItemKey {
   readonly "ip-dst"?: string
 }
 
-export interface QueryRockerOfDpaFlowsReturnItemMask {
+export type QueryRockerOfDpaFlowsReturnItemMask = {
   readonly "in-pport"?: number
   readonly "tunnel-id"?: number
   readonly "vlan-id"?: number
@@ -3748,12 +3748,12 @@ export interface QueryRockerOfDpaFlowsReturnItemMask {
   readonly "ip-tos"?: number
 }
 
-export interface QueryRockerOfDpaGroupsArguments {
+export type QueryRockerOfDpaGroupsArguments = {
   readonly name: string
   readonly type?: number
 }
 
-export interface QueryRockerOfDpaGroupsReturnItem {
+export type QueryRockerOfDpaGroupsReturnItem = {
   readonly id: number
   readonly type: number
   readonly "vlan-id"?: number
@@ -3769,11 +3769,11 @@ export interface QueryRockerOfDpaGroupsReturnItem {
   readonly "ttl-check"?: number
 }
 
-export interface QueryRockerPortsArguments {
+export type QueryRockerPortsArguments = {
   readonly name: string
 }
 
-export interface QueryRockerPortsReturnItem {
+export type QueryRockerPortsReturnItem = {
   readonly name: string
   readonly enabled: boolean
   readonly "link-up": boolean
@@ -3790,17 +3790,17 @@ export type QueryRockerPortsReturnItemDuplex =
   | "half"
   | "full"
 
-export interface QueryRockerReturn {
+export type QueryRockerReturn = {
   readonly name: string
   readonly id: number
   readonly ports: number
 }
 
-export interface QueryRxFilterArguments {
+export type QueryRxFilterArguments = {
   readonly name?: string
 }
 
-export interface QueryRxFilterReturnItem {
+export type QueryRxFilterReturnItem = {
   readonly name: string
   readonly promiscuous: boolean
   readonly multicast: QueryRxFilterReturnItemMulticast
@@ -3820,15 +3820,15 @@ export type QueryRxFilterReturnItemMulticast =
   | "none"
   | "all"
 
-export interface QuerySevAttestationReportArguments {
+export type QuerySevAttestationReportArguments = {
   readonly mnonce: string
 }
 
-export interface QuerySevAttestationReportReturn {
+export type QuerySevAttestationReportReturn = {
   readonly data: string
 }
 
-export interface QuerySevCapabilitiesReturn {
+export type QuerySevCapabilitiesReturn = {
   readonly pdh: string
   readonly "cert-chain": string
   readonly "cpu0-id": string
@@ -3836,11 +3836,11 @@ export interface QuerySevCapabilitiesReturn {
   readonly "reduced-phys-bits": number
 }
 
-export interface QuerySevLaunchMeasureReturn {
+export type QuerySevLaunchMeasureReturn = {
   readonly data: string
 }
 
-export interface QuerySevReturn {
+export type QuerySevReturn = {
   readonly enabled: boolean
   readonly "api-major": number
   readonly "api-minor": number
@@ -3858,7 +3858,7 @@ export type QuerySevReturnState =
   | "send-update"
   | "receive-update"
 
-export interface QuerySgxReturn {
+export type QuerySgxReturn = {
   readonly sgx: boolean
   readonly sgx1: boolean
   readonly sgx2: boolean
@@ -3868,12 +3868,12 @@ export interface QuerySgxReturn {
   readonly sections: ReadonlyArray<QuerySgxReturnSectionsItem>
 }
 
-export interface QuerySgxReturnSectionsItem {
+export type QuerySgxReturnSectionsItem = {
   readonly node: number
   readonly size: number
 }
 
-export interface QuerySpiceReturn {
+export type QuerySpiceReturn = {
   readonly enabled: boolean
   readonly migrated: boolean
   readonly host?: string
@@ -3891,7 +3891,7 @@ export type QuerySpiceReturnMouseMode =
   | "unknown"
 
 /** The members every variant of `QueryStatsArguments` has, but its tag `target`. */
-export interface QueryStatsArgumentsBase {
+export type QueryStatsArgumentsBase = {
   readonly providers?: ReadonlyArray<QueryStatsArgumentsProvidersItem>
 }
 
@@ -3899,7 +3899,7 @@ export type QueryStatsArguments =
   | (QueryStatsArgumentsBase & { readonly target: "vcpu" } & QueryStatsArgumentsVcpu)
   | (QueryStatsArgumentsBase & { readonly target: "vm" } & Empty)
 
-export interface QueryStatsArgumentsProvidersItem {
+export type QueryStatsArgumentsProvidersItem = {
   readonly provider: QueryStatsSchemasArgumentsProvider
   readonly names?: ReadonlyArray<string>
 }
@@ -3908,37 +3908,37 @@ export type QueryStatsArgumentsTarget =
   | "vm"
   | "vcpu"
 
-export interface QueryStatsArgumentsVcpu {
+export type QueryStatsArgumentsVcpu = {
   readonly vcpus?: ReadonlyArray<string>
 }
 
-export interface QueryStatsReturnItem {
+export type QueryStatsReturnItem = {
   readonly provider: QueryStatsSchemasArgumentsProvider
   readonly "qom-path"?: string
   readonly stats: ReadonlyArray<QueryStatsReturnItemStatsItem>
 }
 
-export interface QueryStatsReturnItemStatsItem {
+export type QueryStatsReturnItemStatsItem = {
   readonly name: string
   readonly value: QueryStatsReturnItemStatsItemValue
 }
 
 export type QueryStatsReturnItemStatsItemValue = number | boolean | ReadonlyArray<number>
 
-export interface QueryStatsSchemasArguments {
+export type QueryStatsSchemasArguments = {
   readonly provider?: QueryStatsSchemasArgumentsProvider
 }
 
 export type QueryStatsSchemasArgumentsProvider =
   | "kvm"
 
-export interface QueryStatsSchemasReturnItem {
+export type QueryStatsSchemasReturnItem = {
   readonly provider: QueryStatsSchemasArgumentsProvider
   readonly target: QueryStatsArgumentsTarget
   readonly stats: ReadonlyArray<QueryStatsSchemasReturnItemStatsItem>
 }
 
-export interface QueryStatsSchemasReturnItemStatsItem {
+export type QueryStatsSchemasReturnItemStatsItem = {
   readonly name: string
   readonly type: QueryStatsSchemasReturnItemStatsItemType
   readonly unit?: QueryStatsSchemasReturnItemStatsItemUnit
@@ -3965,7 +3965,7 @@ export type QueryTpmModelsReturnItem =
   | "tpm-crb"
   | "tpm-spapr"
 
-export interface QueryTpmReturnItem {
+export type QueryTpmReturnItem = {
   readonly id: string
   readonly model: QueryTpmModelsReturnItem
   readonly options: QueryTpmReturnItemOptions
@@ -3978,19 +3978,19 @@ export type QueryTpmReturnItemOptions =
   | (QueryTpmReturnItemOptionsBase & { readonly type: "passthrough" } & QueryTpmReturnItemOptionsPassthrough)
   | (QueryTpmReturnItemOptionsBase & { readonly type: "emulator" } & QueryTpmReturnItemOptionsEmulator)
 
-export interface QueryTpmReturnItemOptionsEmulator {
+export type QueryTpmReturnItemOptionsEmulator = {
   readonly data: QueryTpmReturnItemOptionsEmulatorData
 }
 
-export interface QueryTpmReturnItemOptionsEmulatorData {
+export type QueryTpmReturnItemOptionsEmulatorData = {
   readonly chardev: string
 }
 
-export interface QueryTpmReturnItemOptionsPassthrough {
+export type QueryTpmReturnItemOptionsPassthrough = {
   readonly data: QueryTpmReturnItemOptionsPassthroughData
 }
 
-export interface QueryTpmReturnItemOptionsPassthroughData {
+export type QueryTpmReturnItemOptionsPassthroughData = {
   readonly path?: string
   readonly "cancel-path"?: string
 }
@@ -3999,17 +3999,17 @@ export type QueryTpmTypesReturnItem =
   | "passthrough"
   | "emulator"
 
-export interface QueryVcpuDirtyLimitReturnItem {
+export type QueryVcpuDirtyLimitReturnItem = {
   readonly "cpu-index": number
   readonly "limit-rate": number
   readonly "current-rate": number
 }
 
-export interface QueryVmGenerationIdReturn {
+export type QueryVmGenerationIdReturn = {
   readonly guid: string
 }
 
-export interface QueryVncReturn {
+export type QueryVncReturn = {
   readonly enabled: boolean
   readonly host?: string
   readonly family?: QueryVncReturnFamily
@@ -4025,7 +4025,7 @@ export type QueryVncReturnFamily =
   | "vsock"
   | "unknown"
 
-export interface QueryVncServersReturnItem {
+export type QueryVncServersReturnItem = {
   readonly id: string
   readonly server: ReadonlyArray<QueryVncServersReturnItemServerItem>
   readonly clients: ReadonlyArray<VncDisconnectedDataClient>
@@ -4045,7 +4045,7 @@ export type QueryVncServersReturnItemAuth =
   | "vencrypt"
   | "sasl"
 
-export interface QueryVncServersReturnItemServerItem {
+export type QueryVncServersReturnItemServerItem = {
   readonly host: string
   readonly service: string
   readonly family: QueryVncReturnFamily
@@ -4065,18 +4065,18 @@ export type QueryVncServersReturnItemVencrypt =
   | "tls-sasl"
   | "x509-sasl"
 
-export interface QueryXenReplicationStatusReturn {
+export type QueryXenReplicationStatusReturn = {
   readonly error: boolean
   readonly desc?: string
 }
 
-export interface QuorumFailureData {
+export type QuorumFailureData = {
   readonly reference: string
   readonly "sector-num": number
   readonly "sectors-count": number
 }
 
-export interface QuorumReportBadData {
+export type QuorumReportBadData = {
   readonly type: QuorumReportBadDataType
   readonly error?: string
   readonly "node-name": string
@@ -4089,32 +4089,32 @@ export type QuorumReportBadDataType =
   | "write"
   | "flush"
 
-export interface RdmaGidStatusChangedData {
+export type RdmaGidStatusChangedData = {
   readonly netdev: string
   readonly "gid-status": boolean
   readonly "subnet-prefix": number
   readonly "interface-id": number
 }
 
-export interface RemoveFdArguments {
+export type RemoveFdArguments = {
   readonly "fdset-id": number
   readonly fd?: number
 }
 
-export interface ReplayBreakArguments {
+export type ReplayBreakArguments = {
   readonly icount: number
 }
 
-export interface ReplaySeekArguments {
+export type ReplaySeekArguments = {
   readonly icount: number
 }
 
-export interface ResetData {
+export type ResetData = {
   readonly guest: boolean
   readonly reason: ShutdownCause
 }
 
-export interface RingbufReadArguments {
+export type RingbufReadArguments = {
   readonly device: string
   readonly size: number
   readonly format?: RingbufReadArgumentsFormat
@@ -4124,13 +4124,13 @@ export type RingbufReadArgumentsFormat =
   | "utf8"
   | "base64"
 
-export interface RingbufWriteArguments {
+export type RingbufWriteArguments = {
   readonly device: string
   readonly data: string
   readonly format?: RingbufReadArgumentsFormat
 }
 
-export interface RtcChangeData {
+export type RtcChangeData = {
   readonly offset: number
   readonly "qom-path": string
 }
@@ -4154,7 +4154,7 @@ export type RunState =
   | "colo"
 
 /** The members every variant of `SchemaInfo` has, but its tag `meta-type`. */
-export interface SchemaInfoBase {
+export type SchemaInfoBase = {
   readonly name: string
   readonly features?: ReadonlyArray<string>
 }
@@ -4168,19 +4168,19 @@ export type SchemaInfo =
   | (SchemaInfoBase & { readonly "meta-type": "command" } & SchemaInfoCommand)
   | (SchemaInfoBase & { readonly "meta-type": "event" } & SchemaInfoEvent)
 
-export interface SchemaInfoAlternate {
+export type SchemaInfoAlternate = {
   readonly members: ReadonlyArray<SchemaInfoAlternateMembersItem>
 }
 
-export interface SchemaInfoAlternateMembersItem {
+export type SchemaInfoAlternateMembersItem = {
   readonly type: string
 }
 
-export interface SchemaInfoArray {
+export type SchemaInfoArray = {
   readonly "element-type": string
 }
 
-export interface SchemaInfoBuiltin {
+export type SchemaInfoBuiltin = {
   readonly "json-type": SchemaInfoBuiltinJsonType
 }
 
@@ -4194,24 +4194,24 @@ export type SchemaInfoBuiltinJsonType =
   | "array"
   | "value"
 
-export interface SchemaInfoCommand {
+export type SchemaInfoCommand = {
   readonly "arg-type": string
   readonly "ret-type": string
   readonly "allow-oob"?: boolean
 }
 
-export interface SchemaInfoEnum {
+export type SchemaInfoEnum = {
   readonly members: ReadonlyArray<SchemaInfoEnumMembersItem>
   /** @deprecated QEMU marks it deprecated: it will be removed. */
   readonly values: ReadonlyArray<string>
 }
 
-export interface SchemaInfoEnumMembersItem {
+export type SchemaInfoEnumMembersItem = {
   readonly name: string
   readonly features?: ReadonlyArray<string>
 }
 
-export interface SchemaInfoEvent {
+export type SchemaInfoEvent = {
   readonly "arg-type": string
 }
 
@@ -4224,25 +4224,25 @@ export type SchemaInfoMetaType =
   | "command"
   | "event"
 
-export interface SchemaInfoObject {
+export type SchemaInfoObject = {
   readonly members: ReadonlyArray<SchemaInfoObjectMembersItem>
   readonly tag?: string
   readonly variants?: ReadonlyArray<SchemaInfoObjectVariantsItem>
 }
 
-export interface SchemaInfoObjectMembersItem {
+export type SchemaInfoObjectMembersItem = {
   readonly name: string
   readonly type: string
   readonly default?: unknown
   readonly features?: ReadonlyArray<string>
 }
 
-export interface SchemaInfoObjectVariantsItem {
+export type SchemaInfoObjectVariantsItem = {
   readonly case: string
   readonly type: string
 }
 
-export interface ScreendumpArguments {
+export type ScreendumpArguments = {
   readonly filename: string
   readonly device?: string
   readonly head?: number
@@ -4253,7 +4253,7 @@ export type ScreendumpArgumentsFormat =
   | "ppm"
   | "png"
 
-export interface SendKeyArguments {
+export type SendKeyArguments = {
   readonly keys: ReadonlyArray<SendKeyArgumentsKeysItem>
   readonly "hold-time"?: number
 }
@@ -4265,11 +4265,11 @@ export type SendKeyArgumentsKeysItem =
   | (SendKeyArgumentsKeysItemBase & { readonly type: "number" } & SendKeyArgumentsKeysItemNumber)
   | (SendKeyArgumentsKeysItemBase & { readonly type: "qcode" } & SendKeyArgumentsKeysItemQcode)
 
-export interface SendKeyArgumentsKeysItemNumber {
+export type SendKeyArgumentsKeysItemNumber = {
   readonly data: number
 }
 
-export interface SendKeyArgumentsKeysItemQcode {
+export type SendKeyArgumentsKeysItemQcode = {
   readonly data: SendKeyArgumentsKeysItemQcodeData
 }
 
@@ -4429,7 +4429,7 @@ export type SendKeyArgumentsKeysItemType =
   | "number"
   | "qcode"
 
-export interface SetActionArguments {
+export type SetActionArguments = {
   readonly reboot?: SetActionArgumentsReboot
   readonly shutdown?: SetActionArgumentsShutdown
   readonly panic?: SetActionArgumentsPanic
@@ -4450,7 +4450,7 @@ export type SetActionArgumentsShutdown =
   | "poweroff"
   | "pause"
 
-export interface SetLinkArguments {
+export type SetLinkArguments = {
   readonly name: string
   readonly up: boolean
 }
@@ -4465,7 +4465,7 @@ export type SetNumaNodeArguments =
   | (SetNumaNodeArgumentsBase & { readonly type: "hmat-lb" } & SetNumaNodeArgumentsHmatLb)
   | (SetNumaNodeArgumentsBase & { readonly type: "hmat-cache" } & SetNumaNodeArgumentsHmatCache)
 
-export interface SetNumaNodeArgumentsCpu {
+export type SetNumaNodeArgumentsCpu = {
   readonly "node-id"?: number
   readonly "socket-id"?: number
   readonly "die-id"?: number
@@ -4474,13 +4474,13 @@ export interface SetNumaNodeArgumentsCpu {
   readonly "thread-id"?: number
 }
 
-export interface SetNumaNodeArgumentsDist {
+export type SetNumaNodeArgumentsDist = {
   readonly src: number
   readonly dst: number
   readonly val: number
 }
 
-export interface SetNumaNodeArgumentsHmatCache {
+export type SetNumaNodeArgumentsHmatCache = {
   readonly "node-id": number
   readonly size: number
   readonly level: number
@@ -4499,7 +4499,7 @@ export type SetNumaNodeArgumentsHmatCachePolicy =
   | "write-back"
   | "write-through"
 
-export interface SetNumaNodeArgumentsHmatLb {
+export type SetNumaNodeArgumentsHmatLb = {
   readonly initiator: number
   readonly target: number
   readonly hierarchy: SetNumaNodeArgumentsHmatLbHierarchy
@@ -4522,7 +4522,7 @@ export type SetNumaNodeArgumentsHmatLbHierarchy =
   | "second-level"
   | "third-level"
 
-export interface SetNumaNodeArgumentsNode {
+export type SetNumaNodeArgumentsNode = {
   readonly nodeid?: number
   readonly cpus?: ReadonlyArray<number>
   readonly mem?: number
@@ -4538,7 +4538,7 @@ export type SetNumaNodeArgumentsType =
   | "hmat-cache"
 
 /** The members every variant of `SetPasswordArguments` has, but its tag `protocol`. */
-export interface SetPasswordArgumentsBase {
+export type SetPasswordArgumentsBase = {
   readonly password: string
   readonly connected?: SetPasswordArgumentsConnected
 }
@@ -4552,16 +4552,16 @@ export type SetPasswordArgumentsConnected =
   | "fail"
   | "disconnect"
 
-export interface SetPasswordArgumentsVnc {
+export type SetPasswordArgumentsVnc = {
   readonly display?: string
 }
 
-export interface SetVcpuDirtyLimitArguments {
+export type SetVcpuDirtyLimitArguments = {
   readonly "cpu-index"?: number
   readonly "dirty-rate": number
 }
 
-export interface SevInjectLaunchSecretArguments {
+export type SevInjectLaunchSecretArguments = {
   readonly "packet-header": string
   readonly secret: string
   readonly gpa?: number
@@ -4580,53 +4580,53 @@ export type ShutdownCause =
   | "subsystem-reset"
   | "snapshot-load"
 
-export interface ShutdownData {
+export type ShutdownData = {
   readonly guest: boolean
   readonly reason: ShutdownCause
 }
 
-export interface SnapshotDeleteArguments {
+export type SnapshotDeleteArguments = {
   readonly "job-id": string
   readonly tag: string
   readonly devices: ReadonlyArray<string>
 }
 
-export interface SnapshotLoadArguments {
-  readonly "job-id": string
-  readonly tag: string
-  readonly vmstate: string
-  readonly devices: ReadonlyArray<string>
-}
-
-export interface SnapshotSaveArguments {
+export type SnapshotLoadArguments = {
   readonly "job-id": string
   readonly tag: string
   readonly vmstate: string
   readonly devices: ReadonlyArray<string>
 }
 
-export interface SpiceConnectedData {
+export type SnapshotSaveArguments = {
+  readonly "job-id": string
+  readonly tag: string
+  readonly vmstate: string
+  readonly devices: ReadonlyArray<string>
+}
+
+export type SpiceConnectedData = {
   readonly server: SpiceConnectedDataServer
   readonly client: SpiceConnectedDataServer
 }
 
-export interface SpiceConnectedDataServer {
+export type SpiceConnectedDataServer = {
   readonly host: string
   readonly port: string
   readonly family: QueryVncReturnFamily
 }
 
-export interface SpiceDisconnectedData {
+export type SpiceDisconnectedData = {
   readonly server: SpiceConnectedDataServer
   readonly client: SpiceConnectedDataServer
 }
 
-export interface SpiceInitializedData {
+export type SpiceInitializedData = {
   readonly server: SpiceInitializedDataServer
   readonly client: SpiceInitializedDataClient
 }
 
-export interface SpiceInitializedDataClient {
+export type SpiceInitializedDataClient = {
   readonly host: string
   readonly port: string
   readonly family: QueryVncReturnFamily
@@ -4636,20 +4636,20 @@ export interface SpiceInitializedDataClient {
   readonly tls: boolean
 }
 
-export interface SpiceInitializedDataServer {
+export type SpiceInitializedDataServer = {
   readonly host: string
   readonly port: string
   readonly family: QueryVncReturnFamily
   readonly auth?: string
 }
 
-export interface StatusInfo {
+export type StatusInfo = {
   readonly running: boolean
   readonly singlestep: boolean
   readonly status: RunState
 }
 
-export interface TargetInfo {
+export type TargetInfo = {
   readonly arch: TargetInfoArch
 }
 
@@ -4686,12 +4686,12 @@ export type TargetInfoArch =
   | "xtensa"
   | "xtensaeb"
 
-export interface TraceEventGetStateArguments {
+export type TraceEventGetStateArguments = {
   readonly name: string
   readonly vcpu?: number
 }
 
-export interface TraceEventGetStateReturnItem {
+export type TraceEventGetStateReturnItem = {
   readonly name: string
   readonly state: TraceEventGetStateReturnItemState
   readonly vcpu: boolean
@@ -4702,14 +4702,14 @@ export type TraceEventGetStateReturnItemState =
   | "disabled"
   | "enabled"
 
-export interface TraceEventSetStateArguments {
+export type TraceEventSetStateArguments = {
   readonly name: string
   readonly enable: boolean
   readonly "ignore-unavailable"?: boolean
   readonly vcpu?: number
 }
 
-export interface TransactionArguments {
+export type TransactionArguments = {
   readonly actions: ReadonlyArray<TransactionArgumentsActionsItem>
   readonly properties?: TransactionArgumentsProperties
 }
@@ -4728,39 +4728,39 @@ export type TransactionArgumentsActionsItem =
   | (TransactionArgumentsActionsItemBase & { readonly type: "blockdev-snapshot-sync" } & TransactionArgumentsActionsItemBlockdevSnapshotSync)
   | (TransactionArgumentsActionsItemBase & { readonly type: "drive-backup" } & TransactionArgumentsActionsItemDriveBackup)
 
-export interface TransactionArgumentsActionsItemAbort {
+export type TransactionArgumentsActionsItemAbort = {
   readonly data: Empty
 }
 
-export interface TransactionArgumentsActionsItemBlockdevBackup {
+export type TransactionArgumentsActionsItemBlockdevBackup = {
   readonly data: BlockdevBackup
 }
 
-export interface TransactionArgumentsActionsItemBlockdevSnapshot {
+export type TransactionArgumentsActionsItemBlockdevSnapshot = {
   readonly data: BlockdevSnapshotArguments
 }
 
-export interface TransactionArgumentsActionsItemBlockdevSnapshotInternalSync {
+export type TransactionArgumentsActionsItemBlockdevSnapshotInternalSync = {
   readonly data: BlockdevSnapshotInternalSyncArguments
 }
 
-export interface TransactionArgumentsActionsItemBlockdevSnapshotSync {
+export type TransactionArgumentsActionsItemBlockdevSnapshotSync = {
   readonly data: BlockdevSnapshotSyncArguments
 }
 
-export interface TransactionArgumentsActionsItemBlockDirtyBitmapAdd {
+export type TransactionArgumentsActionsItemBlockDirtyBitmapAdd = {
   readonly data: BlockDirtyBitmapAddArguments
 }
 
-export interface TransactionArgumentsActionsItemBlockDirtyBitmapMerge {
+export type TransactionArgumentsActionsItemBlockDirtyBitmapMerge = {
   readonly data: BlockDirtyBitmapMergeArguments
 }
 
-export interface TransactionArgumentsActionsItemBlockDirtyBitmapRemove {
+export type TransactionArgumentsActionsItemBlockDirtyBitmapRemove = {
   readonly data: BlockDirtyBitmapClearArguments
 }
 
-export interface TransactionArgumentsActionsItemDriveBackup {
+export type TransactionArgumentsActionsItemDriveBackup = {
   readonly data: DriveBackupArguments
 }
 
@@ -4779,7 +4779,7 @@ export type TransactionArgumentsActionsItemType =
   | "blockdev-snapshot-sync"
   | "drive-backup"
 
-export interface TransactionArgumentsProperties {
+export type TransactionArgumentsProperties = {
   readonly "completion-mode"?: TransactionArgumentsPropertiesCompletionMode
 }
 
@@ -4787,45 +4787,45 @@ export type TransactionArgumentsPropertiesCompletionMode =
   | "individual"
   | "grouped"
 
-export interface UnplugPrimaryData {
+export type UnplugPrimaryData = {
   readonly "device-id": string
 }
 
-export interface UuidInfo {
+export type UuidInfo = {
   readonly UUID: string
 }
 
-export interface VersionInfo {
+export type VersionInfo = {
   readonly qemu: VersionTriple
   readonly package: string
 }
 
-export interface VersionTriple {
+export type VersionTriple = {
   readonly major: number
   readonly minor: number
   readonly micro: number
 }
 
-export interface VfuClientHangupData {
+export type VfuClientHangupData = {
   readonly "vfu-id": string
   readonly "vfu-qom-path": string
   readonly "dev-id": string
   readonly "dev-qom-path": string
 }
 
-export interface VncConnectedData {
+export type VncConnectedData = {
   readonly server: VncConnectedDataServer
   readonly client: VncConnectedDataClient
 }
 
-export interface VncConnectedDataClient {
+export type VncConnectedDataClient = {
   readonly host: string
   readonly service: string
   readonly family: QueryVncReturnFamily
   readonly websocket: boolean
 }
 
-export interface VncConnectedDataServer {
+export type VncConnectedDataServer = {
   readonly host: string
   readonly service: string
   readonly family: QueryVncReturnFamily
@@ -4833,12 +4833,12 @@ export interface VncConnectedDataServer {
   readonly auth?: string
 }
 
-export interface VncDisconnectedData {
+export type VncDisconnectedData = {
   readonly server: VncConnectedDataServer
   readonly client: VncDisconnectedDataClient
 }
 
-export interface VncDisconnectedDataClient {
+export type VncDisconnectedDataClient = {
   readonly host: string
   readonly service: string
   readonly family: QueryVncReturnFamily
@@ -4847,17 +4847,17 @@ export interface VncDisconnectedDataClient {
   readonly sasl_username?: string
 }
 
-export interface VncInitializedData {
+export type VncInitializedData = {
   readonly server: VncConnectedDataServer
   readonly client: VncDisconnectedDataClient
 }
 
-export interface VserportChangeData {
+export type VserportChangeData = {
   readonly id: string
   readonly open: boolean
 }
 
-export interface WatchdogData {
+export type WatchdogData = {
   readonly action: WatchdogDataAction
 }
 
@@ -4870,11 +4870,11 @@ export type WatchdogDataAction =
   | "none"
   | "inject-nmi"
 
-export interface WatchdogSetActionArguments {
+export type WatchdogSetActionArguments = {
   readonly action: WatchdogDataAction
 }
 
-export interface XBlockdevAmendArguments {
+export type XBlockdevAmendArguments = {
   readonly "job-id": string
   readonly "node-name": string
   readonly options: XBlockdevAmendArgumentsOptions
@@ -4889,7 +4889,7 @@ export type XBlockdevAmendArgumentsOptions =
   | (XBlockdevAmendArgumentsOptionsBase & { readonly driver: "qcow2" } & XBlockdevAmendArgumentsOptionsQcow2)
   | (XBlockdevAmendArgumentsOptionsBase & { readonly driver: "blkdebug" | "blklogwrites" | "blkreplay" | "blkverify" | "bochs" | "cloop" | "compress" | "copy-before-write" | "copy-on-read" | "dmg" | "file" | "snapshot-access" | "ftp" | "ftps" | "gluster" | "host_cdrom" | "host_device" | "http" | "https" | "iscsi" | "nbd" | "nfs" | "null-aio" | "null-co" | "nvme" | "parallels" | "preallocate" | "qcow" | "qed" | "quorum" | "raw" | "rbd" | "replication" | "ssh" | "throttle" | "vdi" | "vhdx" | "vmdk" | "vpc" | "vvfat" } & Empty)
 
-export interface XBlockdevAmendArgumentsOptionsLuks {
+export type XBlockdevAmendArgumentsOptionsLuks = {
   readonly state: XBlockdevAmendArgumentsOptionsLuksState
   readonly "new-secret"?: string
   readonly "old-secret"?: string
@@ -4902,7 +4902,7 @@ export type XBlockdevAmendArgumentsOptionsLuksState =
   | "active"
   | "inactive"
 
-export interface XBlockdevAmendArgumentsOptionsQcow2 {
+export type XBlockdevAmendArgumentsOptionsQcow2 = {
   readonly encrypt?: XBlockdevAmendArgumentsOptionsQcow2Encrypt
 }
 
@@ -4913,7 +4913,7 @@ export type XBlockdevAmendArgumentsOptionsQcow2Encrypt =
   | (XBlockdevAmendArgumentsOptionsQcow2EncryptBase & { readonly format: "luks" } & XBlockdevAmendArgumentsOptionsQcow2EncryptLuks)
   | (XBlockdevAmendArgumentsOptionsQcow2EncryptBase & { readonly format: "qcow" } & Empty)
 
-export interface XBlockdevAmendArgumentsOptionsQcow2EncryptLuks {
+export type XBlockdevAmendArgumentsOptionsQcow2EncryptLuks = {
   readonly state: XBlockdevAmendArgumentsOptionsLuksState
   readonly "new-secret"?: string
   readonly "old-secret"?: string
@@ -4922,28 +4922,28 @@ export interface XBlockdevAmendArgumentsOptionsQcow2EncryptLuks {
   readonly secret?: string
 }
 
-export interface XBlockdevChangeArguments {
+export type XBlockdevChangeArguments = {
   readonly parent: string
   readonly child?: string
   readonly node?: string
 }
 
-export interface XBlockdevSetIothreadArguments {
+export type XBlockdevSetIothreadArguments = {
   readonly "node-name": string
   readonly iothread: MigrateSetParametersArgumentsTlsCreds
   readonly force?: boolean
 }
 
-export interface XDebugBlockDirtyBitmapSha256Return {
+export type XDebugBlockDirtyBitmapSha256Return = {
   readonly sha256: string
 }
 
-export interface XDebugQueryBlockGraphReturn {
+export type XDebugQueryBlockGraphReturn = {
   readonly nodes: ReadonlyArray<XDebugQueryBlockGraphReturnNodesItem>
   readonly edges: ReadonlyArray<XDebugQueryBlockGraphReturnEdgesItem>
 }
 
-export interface XDebugQueryBlockGraphReturnEdgesItem {
+export type XDebugQueryBlockGraphReturnEdgesItem = {
   readonly parent: number
   readonly child: number
   readonly name: string
@@ -4951,7 +4951,7 @@ export interface XDebugQueryBlockGraphReturnEdgesItem {
   readonly "shared-perm": ReadonlyArray<BlockdevOptionsBlkdebugTakeChildPermsItem>
 }
 
-export interface XDebugQueryBlockGraphReturnNodesItem {
+export type XDebugQueryBlockGraphReturnNodesItem = {
   readonly id: number
   readonly type: XDebugQueryBlockGraphReturnNodesItemType
   readonly name: string
@@ -4962,36 +4962,36 @@ export type XDebugQueryBlockGraphReturnNodesItemType =
   | "block-job"
   | "block-driver"
 
-export interface XenLoadDevicesStateArguments {
+export type XenLoadDevicesStateArguments = {
   readonly filename: string
 }
 
-export interface XenSaveDevicesStateArguments {
+export type XenSaveDevicesStateArguments = {
   readonly filename: string
   readonly live?: boolean
 }
 
-export interface XenSetGlobalDirtyLogArguments {
+export type XenSetGlobalDirtyLogArguments = {
   readonly enable: boolean
 }
 
-export interface XenSetReplicationArguments {
+export type XenSetReplicationArguments = {
   readonly enable: boolean
   readonly primary: boolean
   readonly failover?: boolean
 }
 
-export interface XQueryIrqReturn {
+export type XQueryIrqReturn = {
   readonly "human-readable-text": string
 }
 
-export interface XQueryVirtioQueueElementArguments {
+export type XQueryVirtioQueueElementArguments = {
   readonly path: string
   readonly queue: number
   readonly index?: number
 }
 
-export interface XQueryVirtioQueueElementReturn {
+export type XQueryVirtioQueueElementReturn = {
   readonly name: string
   readonly index: number
   readonly descs: ReadonlyArray<XQueryVirtioQueueElementReturnDescsItem>
@@ -4999,29 +4999,29 @@ export interface XQueryVirtioQueueElementReturn {
   readonly used: XQueryVirtioQueueElementReturnUsed
 }
 
-export interface XQueryVirtioQueueElementReturnAvail {
+export type XQueryVirtioQueueElementReturnAvail = {
   readonly flags: number
   readonly idx: number
   readonly ring: number
 }
 
-export interface XQueryVirtioQueueElementReturnDescsItem {
+export type XQueryVirtioQueueElementReturnDescsItem = {
   readonly addr: number
   readonly len: number
   readonly flags: ReadonlyArray<string>
 }
 
-export interface XQueryVirtioQueueElementReturnUsed {
+export type XQueryVirtioQueueElementReturnUsed = {
   readonly flags: number
   readonly idx: number
 }
 
-export interface XQueryVirtioQueueStatusArguments {
+export type XQueryVirtioQueueStatusArguments = {
   readonly path: string
   readonly queue: number
 }
 
-export interface XQueryVirtioQueueStatusReturn {
+export type XQueryVirtioQueueStatusReturn = {
   readonly name: string
   readonly "queue-index": number
   readonly inuse: number
@@ -5038,16 +5038,16 @@ export interface XQueryVirtioQueueStatusReturn {
   readonly "signalled-used-valid": boolean
 }
 
-export interface XQueryVirtioReturnItem {
+export type XQueryVirtioReturnItem = {
   readonly path: string
   readonly name: string
 }
 
-export interface XQueryVirtioStatusArguments {
+export type XQueryVirtioStatusArguments = {
   readonly path: string
 }
 
-export interface XQueryVirtioStatusReturn {
+export type XQueryVirtioStatusReturn = {
   readonly name: string
   readonly "device-id": number
   readonly "vhost-started": boolean
@@ -5071,18 +5071,18 @@ export interface XQueryVirtioStatusReturn {
   readonly "vhost-dev"?: XQueryVirtioStatusReturnVhostDev
 }
 
-export interface XQueryVirtioStatusReturnGuestFeatures {
+export type XQueryVirtioStatusReturnGuestFeatures = {
   readonly transports: ReadonlyArray<string>
   readonly "dev-features"?: ReadonlyArray<string>
   readonly "unknown-dev-features"?: number
 }
 
-export interface XQueryVirtioStatusReturnStatus {
+export type XQueryVirtioStatusReturnStatus = {
   readonly statuses: ReadonlyArray<string>
   readonly "unknown-statuses"?: number
 }
 
-export interface XQueryVirtioStatusReturnVhostDev {
+export type XQueryVirtioStatusReturnVhostDev = {
   readonly "n-mem-sections": number
   readonly "n-tmp-sections": number
   readonly nvqs: number
@@ -5097,17 +5097,17 @@ export interface XQueryVirtioStatusReturnVhostDev {
   readonly "log-size": number
 }
 
-export interface XQueryVirtioStatusReturnVhostDevProtocolFeatures {
+export type XQueryVirtioStatusReturnVhostDevProtocolFeatures = {
   readonly protocols: ReadonlyArray<string>
   readonly "unknown-protocols"?: number
 }
 
-export interface XQueryVirtioVhostQueueStatusArguments {
+export type XQueryVirtioVhostQueueStatusArguments = {
   readonly path: string
   readonly queue: number
 }
 
-export interface XQueryVirtioVhostQueueStatusReturn {
+export type XQueryVirtioVhostQueueStatusReturn = {
   readonly name: string
   readonly kick: number
   readonly call: number
@@ -5123,7 +5123,7 @@ export interface XQueryVirtioVhostQueueStatusReturn {
   readonly "used-size": number
 }
 
-export interface YankArguments {
+export type YankArguments = {
   readonly instances: ReadonlyArray<YankInstance>
 }
 
@@ -5135,11 +5135,11 @@ export type YankInstance =
   | (YankInstanceBase & { readonly type: "chardev" } & YankInstanceChardev)
   | (YankInstanceBase & { readonly type: "migration" } & Empty)
 
-export interface YankInstanceBlockNode {
+export type YankInstanceBlockNode = {
   readonly "node-name": string
 }
 
-export interface YankInstanceChardev {
+export type YankInstanceChardev = {
   readonly id: string
 }
 
