@@ -20,11 +20,13 @@ import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
+import type * as Codegen from "./codegen.js"
 import type * as Demo from "./demo.js"
 import { toExitCode } from "./errors.js"
 import type * as Events from "./events.js"
 import type * as Exec from "./exec.js"
 import * as Output from "./output.js"
+import type * as Schema from "./schema.js"
 import type * as Shell from "./shell.js"
 import type * as Wait from "./wait.js"
 
@@ -48,6 +50,8 @@ export interface Handlers {
   readonly wait: (config: Wait.Config) => Effect.Effect<void, unknown>
   readonly shell: (config: Shell.Config) => Effect.Effect<void, unknown>
   readonly demo: (config: Demo.Config) => Effect.Effect<void, unknown>
+  readonly codegen: (config: Codegen.Config) => Effect.Effect<void, unknown>
+  readonly schemaCheck: (config: Schema.Config) => Effect.Effect<void, unknown>
 }
 
 /**
@@ -61,7 +65,9 @@ export const handlers: Handlers = {
   events: (config) => Effect.flatMap(Effect.promise(() => import("./events.js")), (Events) => Events.run(config)),
   wait: (config) => Effect.flatMap(Effect.promise(() => import("./wait.js")), (Wait) => Wait.run(config)),
   shell: (config) => Effect.flatMap(Effect.promise(() => import("./shell.js")), (Shell) => Shell.command(config)),
-  demo: (config) => Effect.flatMap(Effect.promise(() => import("./demo.js")), (Demo) => Demo.command(config))
+  demo: (config) => Effect.flatMap(Effect.promise(() => import("./demo.js")), (Demo) => Demo.command(config)),
+  codegen: (config) => Effect.flatMap(Effect.promise(() => import("./codegen.js")), (Codegen) => Codegen.run(config)),
+  schemaCheck: (config) => Effect.flatMap(Effect.promise(() => import("./schema.js")), (Schema) => Schema.run(config))
 }
 
 // -----------------------------------------------------------------------------
@@ -219,11 +225,50 @@ export const makeCommand = (handlers: Handlers) => {
     "Watch the event system at work on a live QMP connection (what npm start runs)."
   ))
 
+  const codegen = CliCommand.make(
+    "codegen",
+    {
+      ...connectionOptions,
+      out: Options.text("out").pipe(
+        Options.withDescription("The directory to write the module into (types.ts, schemas.ts, index.ts, ...)."),
+        Options.withPseudoName("DIR")
+      ),
+      from: optionalText("from", "FILE", "A saved query-qmp-schema reply, instead of asking a QEMU."),
+      qemu: optionalText("qemu", "VERSION", "The QEMU version to record (default: the QEMU's query-version)."),
+      runtime: Options.text("runtime").pipe(
+        Options.withDescription("Where the generated code imports QmpSchema from."),
+        Options.withPseudoName("MODULE"),
+        Options.withDefault("effect-qmp/QmpSchema")
+      )
+    },
+    handlers.codegen
+  ).pipe(CliCommand.withDescription(
+    "Generate TypeScript types and Effect Schemas of every command, event and type of your QEMU, from its " +
+      "query-qmp-schema, for QmpClient.typed and QmpEvents.typed."
+  ))
+
+  const schemaCheck = CliCommand.make(
+    "check",
+    {
+      ...connectionOptions,
+      module: optionalText("module", "FILE", "A generated module's index.js (default: QEMU 7.2's, which is built in).")
+    },
+    handlers.schemaCheck
+  ).pipe(CliCommand.withDescription(
+    "Compare the QEMU's query-qmp-schema with a generated module: commands and events missing or new, members " +
+      "added, removed or retyped, enum values added. Exit code 1 when typed calls could fail on the differences."
+  ))
+
+  const schema = CliCommand.make("schema").pipe(
+    CliCommand.withDescription("QEMU's QMP schema: qmp schema check."),
+    CliCommand.withSubcommands([schemaCheck])
+  )
+
   return CliCommand.make("qmp").pipe(
     CliCommand.withDescription(
       "Talk to QEMU over QMP: run commands, watch and wait for events. qmp COMMAND --help tells more."
     ),
-    CliCommand.withSubcommands([exec, events, wait, shell, demo])
+    CliCommand.withSubcommands([exec, events, wait, shell, demo, codegen, schema])
   )
 }
 

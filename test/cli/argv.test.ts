@@ -26,7 +26,9 @@ const viaEffectCli = (args: ReadonlyArray<string>): Outcome => {
     events: capture("events"),
     wait: capture("wait"),
     shell: capture("shell"),
-    demo: capture("demo")
+    demo: capture("demo"),
+    codegen: capture("codegen"),
+    schemaCheck: capture("schemaCheck")
   })
   const silent = { ...globalThis.console, log: () => {}, error: () => {}, info: () => {}, warn: () => {} }
   CliCommand.run(command, { name: "qmp", version: "0.0.0" })(["node", "qmp", ...args]).pipe(
