@@ -158,14 +158,25 @@ export type CommandMap<Commands> = { readonly [C in keyof Commands]: CommandShap
 export type DefaultCommands = Qemu72.Commands
 
 /**
- * The arguments after a command's name: required when the command has required arguments.
+ * The arguments after a command's name: required when the command has required arguments, and
+ * only `{}` (or none) when it takes none.
  *
  * @since 0.1.0
  * @category typing
  */
 export type ArgumentsOf<S extends CommandShape> = S["argsRequired"] extends true ?
   [args: S["args"], options?: ExecuteOptions] :
-  [args?: S["args"], options?: ExecuteOptions]
+  [keyof S["args"]] extends [never] ? [args?: NoArguments, options?: ExecuteOptions]
+  : [args?: S["args"], options?: ExecuteOptions]
+
+/**
+ * The arguments of a command that takes none: an empty object. (The generated `Empty` is `{}`,
+ * which TypeScript lets any object through.)
+ *
+ * @since 0.1.0
+ * @category typing
+ */
+export type NoArguments = { readonly [name: string]: never }
 
 /**
  * The commands of a map that QEMU runs out of band.

@@ -7,7 +7,13 @@
  * @since 0.1.0
  */
 import * as Metric from "effect/Metric"
-import { commandsPendingKey, eventsDroppedKey, eventsReceivedKey } from "./internal/metrics.js"
+import {
+  commandsPendingKey,
+  eventsDroppedKey,
+  eventsReceivedKey,
+  eventsRejectedKey,
+  unknownEnumValuesKey
+} from "./internal/metrics.js"
 
 /**
  * Events read from QMP connections (counted once per socket chunk, by the size of its batch).
@@ -32,3 +38,23 @@ export const eventsDropped: Metric.Metric.Counter<number> = Metric.fromMetricKey
  * @category metrics
  */
 export const commandsPending: Metric.Metric.Counter<number> = Metric.fromMetricKey(commandsPendingKey)
+
+/**
+ * Events whose data did not match their name's Schema in the generated module (a wrong type, a
+ * missing member): typed listeners did not get them; untyped ones and the default listener did.
+ * Tagged with the event's name.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const eventsRejected: Metric.Metric.Counter<number> = Metric.fromMetricKey(eventsRejectedKey)
+
+/**
+ * Values of QEMU's enums (and union tags) that the generated module did not know, a newer QEMU's,
+ * met while decoding replies or checking events: they are passed on, and logged once each. Tagged
+ * with the enum's name.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const unknownEnumValues: Metric.Metric.Counter<number> = Metric.fromMetricKey(unknownEnumValuesKey)

@@ -197,14 +197,8 @@ export interface Generated<
 // ---------------------------------------------------------------------------------------------------
 // What generated Schemas are built with
 
-/**
- * `qmp_unknown_enum_values`: values of QEMU enums that the generated module did not know (a newer
- * QEMU's), met while decoding replies or checking events, tagged by enum.
- *
- * @since 0.1.0
- * @category metrics
- */
-export const unknownEnumValues: Metric.Metric.Counter<number> = Metric.fromMetricKey(unknownEnumValuesKey)
+/** `QmpMetrics.unknownEnumValues`. */
+const unknownEnumValues: Metric.Metric.Counter<number> = Metric.fromMetricKey(unknownEnumValuesKey)
 
 const seenUnknown = new Set<string>()
 const pendingUnknown: Array<{ readonly enumName: string; readonly value: string }> = []
@@ -229,7 +223,7 @@ export const hasUnknownEnumValues = (): boolean => pendingUnknown.length > 0
 
 /**
  * A QEMU enum: closed in the types (`"running" | "paused" | ...`), open at run time, so that a newer
- * QEMU's new value still decodes. An unknown value is counted (`unknownEnumValues`, tagged with the
+ * QEMU's new value still decodes. An unknown value is counted (`QmpMetrics.unknownEnumValues`, tagged with the
  * enum's name) and reported once per process through `takeUnknownEnumValues`.
  *
  * @since 0.1.0

@@ -39,6 +39,14 @@ export interface Difference {
     | "VariantAdded"
     | "VariantRemoved"
   readonly detail: string
+  /**
+   * A typed call or listener can trip on it. Which differences can depends on the direction: in what
+   * QEMU sends (returns, events' data), a removed or newly optional member can be missing and a
+   * retyped one fails, while additions still decode; in what it is sent (arguments), a removed
+   * member, enum value or variant, a member newly required and a required member added make calls
+   * QEMU refuses, while additions of what may be left out do not.
+   */
+  readonly breaking: boolean
 }
 
 /**
@@ -50,29 +58,30 @@ export interface Report {
   readonly missingCommands: ReadonlyArray<string>
   /** Commands of the running QEMU that the module lacks (`executeUnknown` runs them). */
   readonly newCommands: ReadonlyArray<string>
+  /** Events of the module that the running QEMU lacks: their typed listeners hear nothing. */
   readonly missingEvents: ReadonlyArray<string>
+  /** Events of the running QEMU that the module lacks (`listenerUnknown` hears them). */
   readonly newEvents: ReadonlyArray<string>
+  /** Where the types of what both have differ; a type shared by several places is reported once. */
   readonly differences: ReadonlyArray<Difference>
 }
 
-/** A difference that a typed call or listener can trip on (additions are not). */
-const breaking: ReadonlySet<Difference["kind"]> = new Set([
-  "MemberRemoved",
-  "Retyped",
-  "NowRequired",
-  "EnumValuesRemoved",
-  "VariantRemoved"
-])
-
 /**
- * `true` when nothing the module relies on is gone or changed: only additions (which still decode).
+ * `true` when nothing the module relies on is gone or changed: no command or event missing, no
+ * breaking difference.
  *
  * @since 0.1.0
  * @category models
  */
 export const isCompatible = (report: Report): boolean =>
   report.missingCommands.length === 0 && report.missingEvents.length === 0 &&
-  report.differences.every((difference) => !breaking.has(difference.kind))
+  report.differences.every((difference) => !difference.breaking)
+
+/** Which kinds of difference break what QEMU sends (`received`) and what it is sent (`sent`). */
+const breaks = {
+  received: new Set<Difference["kind"]>(["MemberRemoved", "Retyped", "NowOptional"]),
+  sent: new Set<Difference["kind"]>(["MemberRemoved", "Retyped", "NowRequired", "EnumValuesRemoved", "VariantRemoved"])
+} as const
 
 /** A type's kind, to tell a retyped member: `str`, `int`, `[...]`, `object`, `enum`, `alternate`. */
 const kindOf = (model: Model.Model, type: string): string => {
@@ -98,9 +107,12 @@ export const compare = (ours: ReadonlyArray<SchemaInfo>, theirs: ReadonlyArray<S
   const b = Model.make(theirs)
   const differences: Array<Difference> = []
   const seen = new Set<string>()
+  let direction: keyof typeof breaks = "received"
+  const differ = (path: string, kind: Difference["kind"], detail: string, breaking = breaks[direction].has(kind)) =>
+    differences.push({ path, kind, detail, breaking })
 
   const walk = (path: string, typeA: string, typeB: string): void => {
-    const key = `${typeA}\u0000${typeB}`
+    const key = `${direction}\u0000${typeA}\u0000${typeB}`
     if (seen.has(key)) return
     seen.add(key)
     const infoA = a.types.get(typeA)!
@@ -108,7 +120,7 @@ export const compare = (ours: ReadonlyArray<SchemaInfo>, theirs: ReadonlyArray<S
     const kindA = kindOf(a, typeA)
     const kindB = kindOf(b, typeB)
     if (kindA !== kindB) {
-      differences.push({ path, kind: "Retyped", detail: `${kindA} in the module, ${kindB} in the running QEMU` })
+      differ(path, "Retyped", `${kindA} in the module, ${kindB} in the running QEMU`)
       return
     }
     if (infoA["meta-type"] === "array" && infoB["meta-type"] === "array") {
@@ -118,13 +130,13 @@ export const compare = (ours: ReadonlyArray<SchemaInfo>, theirs: ReadonlyArray<S
       const valuesB = new Set(Model.enumValues(infoB))
       const added = [...valuesB].filter((value) => !valuesA.has(value))
       const removed = [...valuesA].filter((value) => !valuesB.has(value))
-      if (added.length > 0) differences.push({ path, kind: "EnumValuesAdded", detail: added.join(", ") })
-      if (removed.length > 0) differences.push({ path, kind: "EnumValuesRemoved", detail: removed.join(", ") })
+      if (added.length > 0) differ(path, "EnumValuesAdded", added.join(", "))
+      if (removed.length > 0) differ(path, "EnumValuesRemoved", removed.join(", "))
     } else if (infoA["meta-type"] === "alternate" && infoB["meta-type"] === "alternate") {
       const kindsA = infoA.members.map((member) => kindOf(a, member.type)).sort().join(" | ")
       const kindsB = infoB.members.map((member) => kindOf(b, member.type)).sort().join(" | ")
       if (kindsA !== kindsB) {
-        differences.push({ path, kind: "Retyped", detail: `${kindsA} in the module, ${kindsB} in the running QEMU` })
+        differ(path, "Retyped", `${kindsA} in the module, ${kindsB} in the running QEMU`)
       }
     } else if (infoA["meta-type"] === "object" && infoB["meta-type"] === "object") {
       const membersB = new Map(infoB.members.map((member) => [member.name, member]))
@@ -132,31 +144,39 @@ export const compare = (ours: ReadonlyArray<SchemaInfo>, theirs: ReadonlyArray<S
         const other = membersB.get(member.name)
         const at = `${path}.${member.name}`
         if (other === undefined) {
-          differences.push({ path: at, kind: "MemberRemoved", detail: "the running QEMU has no such member" })
+          differ(
+            at,
+            "MemberRemoved",
+            "the running QEMU has no such member",
+            // What QEMU sends may lack a member the module has as optional.
+            direction === "sent" || !Model.isOptional(member)
+          )
           continue
         }
         if (Model.isOptional(member) && !Model.isOptional(other)) {
-          differences.push({ path: at, kind: "NowRequired", detail: "optional in the module, required now" })
+          differ(at, "NowRequired", "optional in the module, required now")
         } else if (!Model.isOptional(member) && Model.isOptional(other)) {
-          differences.push({ path: at, kind: "NowOptional", detail: "required in the module, optional now" })
+          differ(at, "NowOptional", "required in the module, optional now")
         }
         walk(at, member.type, other.type)
       }
       const membersA = new Set(infoA.members.map((member) => member.name))
       for (const member of infoB.members) {
         if (!membersA.has(member.name)) {
-          differences.push({
-            path: `${path}.${member.name}`,
-            kind: "MemberAdded",
-            detail: `${Model.isOptional(member) ? "optional" : "required"} ${kindOf(b, member.type)}`
-          })
+          differ(
+            `${path}.${member.name}`,
+            "MemberAdded",
+            `${Model.isOptional(member) ? "optional" : "required"} ${kindOf(b, member.type)}`,
+            // A call that leaves out a member QEMU now requires is refused.
+            direction === "sent" && !Model.isOptional(member)
+          )
         }
       }
       const variantsB = new Map((infoB.variants ?? []).map((variant) => [variant.case, variant.type]))
       for (const variant of infoA.variants ?? []) {
         const other = variantsB.get(variant.case)
         if (other === undefined) {
-          differences.push({ path: `${path}|${variant.case}`, kind: "VariantRemoved", detail: "no such variant now" })
+          differ(`${path}|${variant.case}`, "VariantRemoved", "no such variant now")
         } else {
           walk(`${path}|${variant.case}`, variant.type, other)
         }
@@ -164,7 +184,7 @@ export const compare = (ours: ReadonlyArray<SchemaInfo>, theirs: ReadonlyArray<S
       const casesA = new Set((infoA.variants ?? []).map((variant) => variant.case))
       for (const variant of infoB.variants ?? []) {
         if (!casesA.has(variant.case)) {
-          differences.push({ path: `${path}|${variant.case}`, kind: "VariantAdded", detail: "a new variant" })
+          differ(`${path}|${variant.case}`, "VariantAdded", "a new variant")
         }
       }
     }
@@ -175,7 +195,9 @@ export const compare = (ours: ReadonlyArray<SchemaInfo>, theirs: ReadonlyArray<S
   for (const command of a.commands) {
     const other = commandsB.get(command.name)
     if (other === undefined) continue
+    direction = "sent"
     walk(`command:${command.name} arguments`, command["arg-type"], other["arg-type"])
+    direction = "received"
     walk(`command:${command.name} return`, command["ret-type"], other["ret-type"])
   }
   for (const event of a.events) {
@@ -233,10 +255,10 @@ export const format = (report: Report, module: { readonly qemu: string }): Reado
   list("Commands this QEMU has that the module lacks (run them with executeUnknown)", report.newCommands)
   list("Events this QEMU has that the module lacks (listen with listenerUnknown)", report.newEvents)
   for (const difference of report.differences) {
-    lines.push(`${difference.path}: ${difference.kind}: ${difference.detail}`)
+    lines.push(`${difference.breaking ? "! " : ""}${difference.path}: ${difference.kind}: ${difference.detail}`)
   }
   if (lines.length === 0) lines.push(`This QEMU's schema is QEMU ${module.qemu}'s module's, exactly.`)
   else if (isCompatible(report)) lines.push("Compatible: the differences are additions, which still decode.")
-  else lines.push("Not compatible: typed calls or listeners can fail on the differences above.")
+  else lines.push("Not compatible: typed calls or listeners can fail on what is missing, or marked with !, above.")
   return lines
 }

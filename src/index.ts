@@ -26,6 +26,14 @@ export * as QmpAddress from "./QmpAddress.js"
 export * as QmpError from "./QmpError.js"
 
 /**
+ * What QEMU's own schema says, as Schemas: the introspection reply, the shape of a generated
+ * module, and the open enums and unions that let a newer QEMU's values through.
+ *
+ * @since 0.1.0
+ */
+export * as QmpSchema from "./QmpSchema.js"
+
+/**
  * Event filters: predicates, Schema-validated ones, and their combinators.
  *
  * @since 0.1.0
@@ -62,7 +70,14 @@ export * as QmpClient from "./QmpClient.js"
 export * as QemuProcess from "./QemuProcess.js"
 
 /**
- * The metrics effect-qmp keeps: events received and dropped, commands pending.
+ * A generated module against the QEMU it talks to: what was added, removed or changed.
+ *
+ * @since 0.1.0
+ */
+export * as SchemaCheck from "./SchemaCheck.js"
+
+/**
+ * The metrics effect-qmp keeps: events received, dropped and rejected, commands pending, unknown enum values.
  *
  * @since 0.1.0
  */
