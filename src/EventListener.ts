@@ -16,6 +16,7 @@ import * as Effect from "effect/Effect"
 import type * as Option from "effect/Option"
 import type * as Stream from "effect/Stream"
 import type { EventFilter } from "./EventFilter.js"
+import { loadDefaultModule } from "./internal/defaultModule.js"
 import * as internal from "./internal/listener.js"
 import type { EventValidator } from "./internal/typedDecode.js"
 import { eventValidator } from "./internal/typedDecode.js"
@@ -213,7 +214,7 @@ export const make: {
   (options?: QueueOptions & { readonly names?: undefined; readonly filter?: EventFilter | undefined }): Effect.Effect<
     EventListener
   >
-} = ((options: Options = {}): Effect.Effect<EventListener<any>> => makeWith(options, defaultModule)) as any
+} = ((options: Options = {}): Effect.Effect<EventListener<any>> => makeWith(options, loadDefaultModule)) as any
 
 /**
  * Creates an untyped listener of any names: for events the module lacks (a newer QEMU's, a test
@@ -223,13 +224,6 @@ export const make: {
  * @category constructors
  */
 export const makeUnknown = (options: Options = {}): Effect.Effect<EventListener> => makeWith(options, undefined)
-
-/**
- * QEMU 7.2's module, loaded when a typed listener first needs it.
- *
- * @internal
- */
-export const defaultModule = (): Promise<Generated<any, any>> => import("./qemu/v7_2/index.js").then((m) => m.module)
 
 /** Modules loaded by typed listeners, and their validators once made: later listeners are made at once. */
 const loadedModules = new WeakMap<

@@ -49,6 +49,7 @@ import * as Layer from "effect/Layer"
 import * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
+import { loadDefaultModule } from "./internal/defaultModule.js"
 import type { Runstate } from "./internal/runstate.js"
 import * as Session from "./internal/session.js"
 import * as Transport from "./internal/transport.js"
@@ -128,6 +129,19 @@ export interface Options {
    * 200 KB). A longer line ends the connection with `QmpProtocolError` ("MessageTooLarge").
    */
   readonly maxMessageBytes?: number | undefined
+  /**
+   * Compares the running QEMU's schema (`query-qmp-schema`, about 200 KB) with a generated module's
+   * once negotiated, as `SchemaCheck.check` does on demand: off by default. The differences are
+   * logged (a warning when a typed call or listener could trip on them); with `onIncompatible:
+   * "fail"`, such differences, or a failed check, fail connecting with `QmpNegotiationError`
+   * ("IncompatibleSchema"). The module is QEMU 7.2's unless one is given.
+   */
+  readonly checkSchema?:
+    | {
+      readonly module?: Generated<any, any> | undefined
+      readonly onIncompatible?: "warn" | "fail" | undefined
+    }
+    | undefined
 }
 
 /**
@@ -268,9 +282,6 @@ export interface Service<Commands extends CommandMap<Commands> = DefaultCommands
  */
 export class QmpClient extends Context.Tag("effect-qmp/QmpClient")<QmpClient, Service>() {}
 
-/** QEMU 7.2's generated module, loaded the first time a typed command needs it. */
-const qemu72 = (): Promise<Generated<any, any>> => import("./qemu/v7_2/index.js").then((m) => m.module)
-
 /**
  * A client typed by another generated module (`qmp codegen` for your QEMU): `execute` takes that
  * module's commands, and decodes returns with its Schemas. The connection is the same.
@@ -344,6 +355,35 @@ export const defaultMaxMessageBytes = 10 * 1024 * 1024
 let builtin: Tracer.Tracer | undefined
 const builtinTracer = (): Tracer.Tracer => builtin ??= Effect.runSync(Effect.tracer)
 
+/**
+ * The `checkSchema` option: the report logged, and connecting failed on breaking differences when
+ * asked. `SchemaCheck` (and the generator's model it uses) is loaded only here, off the path of a
+ * plain connect.
+ */
+const checkSchemaAtConnect = (
+  options: NonNullable<Options["checkSchema"]>,
+  executeUnknown: (command: string) => Effect.Effect<unknown, ExecuteError>
+): Effect.Effect<void, QmpNegotiationError> =>
+  Effect.gen(function*() {
+    const fail = options.onIncompatible === "fail"
+    const SchemaCheck = yield* Effect.promise(() => import("./SchemaCheck.js"))
+    const module = options.module ?? (yield* Effect.promise(loadDefaultModule))
+    const report = yield* Effect.either(SchemaCheck.check({ executeUnknown }, module))
+    if (report._tag === "Left") {
+      const detail = `the schema check against QEMU ${module.qemu}'s module could not run: ${report.left.message}`
+      if (fail) return yield* new QmpNegotiationError({ reason: "IncompatibleSchema", detail })
+      return yield* Effect.logWarning(detail)
+    }
+    const lines = SchemaCheck.format(report.right, module)
+    if (SchemaCheck.isCompatible(report.right)) {
+      return yield* Effect.logDebug(lines.join("\n"))
+    }
+    if (fail) {
+      return yield* new QmpNegotiationError({ reason: "IncompatibleSchema", detail: lines.join("\n") })
+    }
+    yield* Effect.logWarning(lines.join("\n"))
+  }).pipe(Effect.annotateLogs({ check: "schema" }))
+
 const negotiationFailure = (error: ExecuteError): QmpNegotiationError => {
   switch (error._tag) {
     case "QmpExecuteError":
@@ -409,6 +449,12 @@ export const make = (
           detail: "the connection ended right after negotiation"
         })
       }
+      if (options.checkSchema !== undefined) {
+        yield* checkSchemaAtConnect(
+          options.checkSchema,
+          (command) => session.call("execute", command, undefined, commandTimeout)
+        )
+      }
       return { session, greeting, oob }
     })
 
@@ -459,7 +505,7 @@ export const make = (
       closed: session.state.closed,
       runstate: { get: session.state.get, changes: session.state.changes }
     }
-    return QmpClient.of(retype(untyped as Service<any>, qemu72) as Service)
+    return QmpClient.of(retype(untyped as Service<any>, loadDefaultModule) as Service)
   }).pipe(Effect.annotateLogs({ module: "QmpClient", address: formatAddress(address) }))
 
 /**

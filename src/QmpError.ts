@@ -77,15 +77,20 @@ export class QmpConnectError extends Schema.TaggedError<QmpConnectError>("effect
  */
 export class QmpNegotiationError
   extends Schema.TaggedError<QmpNegotiationError>("effect-qmp/QmpNegotiationError")("QmpNegotiationError", {
-    reason: Schema.Literal("BadGreeting", "Refused"),
+    reason: Schema.Literal("BadGreeting", "Refused", "IncompatibleSchema"),
     detail: Schema.String
   })
 {
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
-    return this.reason === "BadGreeting"
-      ? `The server's greeting is not a QMP greeting: ${this.detail}`
-      : `The server refused capability negotiation: ${this.detail}`
+    switch (this.reason) {
+      case "BadGreeting":
+        return `The server's greeting is not a QMP greeting: ${this.detail}`
+      case "Refused":
+        return `The server refused capability negotiation: ${this.detail}`
+      case "IncompatibleSchema":
+        return `The running QEMU's schema is not what the client was asked to expect: ${this.detail}`
+    }
   }
 }
 

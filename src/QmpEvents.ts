@@ -24,6 +24,7 @@ import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { EventFilter } from "./EventFilter.js"
 import * as EventListener from "./EventListener.js"
+import { loadDefaultModule } from "./internal/defaultModule.js"
 import * as Dispatch from "./internal/dispatch.js"
 import { QmpDisconnected } from "./QmpError.js"
 import type { ListenerClosed, ListenerError } from "./QmpError.js"
@@ -267,9 +268,9 @@ export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(funct
       register: (listener) => registerAll([listener]),
       remove,
       listen,
-      listener: listenerWith(EventListener.defaultModule) as Service["listener"],
+      listener: listenerWith(loadDefaultModule) as Service["listener"],
       listenerUnknown: listenerWith(undefined),
-      subscribe: subscribeWith(EventListener.defaultModule) as Service["subscribe"],
+      subscribe: subscribeWith(loadDefaultModule) as Service["subscribe"],
       subscribeUnknown: subscribeWith(undefined),
       [RetypeId]: (module: Generated<any, any>) => ({
         listener: listenerWith(() => Promise.resolve(module)),

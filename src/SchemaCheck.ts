@@ -216,7 +216,8 @@ export const compare = (ours: ReadonlyArray<SchemaInfo>, theirs: ReadonlyArray<S
 }
 
 /**
- * Compares a generated module with the QEMU a client is connected to (its `query-qmp-schema`).
+ * Compares a generated module (or a saved introspection) with the QEMU a client is connected to
+ * (its `query-qmp-schema`).
  *
  * @since 0.1.0
  * @category comparing
@@ -225,7 +226,7 @@ export const check = (
   client: {
     readonly executeUnknown: (command: string) => Effect.Effect<unknown, ExecuteError>
   },
-  module: Generated<any, any>
+  against: Generated<any, any> | ReadonlyArray<SchemaInfo>
 ): Effect.Effect<Report, ExecuteError> =>
   Effect.gen(function*() {
     const live = decodeIntrospection(yield* client.executeUnknown("query-qmp-schema"))
@@ -235,29 +236,34 @@ export const check = (
         detail: `query-qmp-schema: ${live.left.message}`
       })
     }
-    const ours = yield* Effect.promise(() => module.introspection())
+    const ours = isIntrospection(against) ? against : yield* Effect.promise(() => against.introspection())
     return compare(ours, live.right)
   })
 
+const isIntrospection = (u: Generated<any, any> | ReadonlyArray<SchemaInfo>): u is ReadonlyArray<SchemaInfo> =>
+  Array.isArray(u)
+
 /**
- * The report as lines for a person: what is missing, what is new, each difference.
+ * The report as lines for a person: what is missing, what is new, each difference. `against` names
+ * what the QEMU was compared with: a module (`QEMU 7.2.22's module`), or any label.
  *
  * @since 0.1.0
  * @category formatting
  */
-export const format = (report: Report, module: { readonly qemu: string }): ReadonlyArray<string> => {
+export const format = (report: Report, against: { readonly qemu: string } | string): ReadonlyArray<string> => {
+  const ours = typeof against === "string" ? against : `QEMU ${against.qemu}'s module`
   const lines: Array<string> = []
   const list = (title: string, names: ReadonlyArray<string>) => {
     if (names.length > 0) lines.push(`${title} (${names.length}): ${names.join(", ")}`)
   }
-  list(`Commands of QEMU ${module.qemu}'s module that this QEMU lacks`, report.missingCommands)
-  list(`Events of QEMU ${module.qemu}'s module that this QEMU lacks`, report.missingEvents)
-  list("Commands this QEMU has that the module lacks (run them with executeUnknown)", report.newCommands)
-  list("Events this QEMU has that the module lacks (listen with listenerUnknown)", report.newEvents)
+  list(`Commands of ${ours} that this QEMU lacks`, report.missingCommands)
+  list(`Events of ${ours} that this QEMU lacks`, report.missingEvents)
+  list(`Commands this QEMU has that ${ours} lacks (run them with executeUnknown)`, report.newCommands)
+  list(`Events this QEMU has that ${ours} lacks (listen with listenerUnknown)`, report.newEvents)
   for (const difference of report.differences) {
     lines.push(`${difference.breaking ? "! " : ""}${difference.path}: ${difference.kind}: ${difference.detail}`)
   }
-  if (lines.length === 0) lines.push(`This QEMU's schema is QEMU ${module.qemu}'s module's, exactly.`)
+  if (lines.length === 0) lines.push(`This QEMU's schema is ${ours}'s, exactly.`)
   else if (isCompatible(report)) lines.push("Compatible: the differences are additions, which still decode.")
   else lines.push("Not compatible: typed calls or listeners can fail on what is missing, or marked with !, above.")
   return lines

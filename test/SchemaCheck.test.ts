@@ -92,7 +92,7 @@ describe("SchemaCheck.compare", () => {
     const report = SchemaCheck.compare(small, newer)
     expect(SchemaCheck.isCompatible(report)).toBe(true)
     expect(SchemaCheck.format(report, { qemu: "0.1.0" })).toEqual([
-      "Events this QEMU has that the module lacks (listen with listenerUnknown) (1): NEW_EVENT",
+      "Events this QEMU has that QEMU 0.1.0's module lacks (listen with listenerUnknown) (1): NEW_EVENT",
       "command:query-machine return.temperature: MemberAdded: required int",
       "Compatible: the differences are additions, which still decode."
     ])

@@ -331,7 +331,8 @@ const tutorial = (target: Target) => {
         yield* backup(qmp, "job4", a)
         return yield* takeUntil(listener, (event) => event.event === "BLOCK_JOB_COMPLETED")
       }))
-      expect(seen.map((event) => event.data?.id ?? event.data?.device)).toEqual(seen.map(() => "job4"))
+      const jobOf = (event: (typeof seen)[number]) => "id" in event.data ? event.data.id : event.data.device
+      expect(seen.map(jobOf)).toEqual(seen.map(() => "job4"))
       expect(seen.at(-1)).toMatchObject({ event: "BLOCK_JOB_COMPLETED", data: { device: "job4" } })
       expect(names(seen)).toContain("JOB_STATUS_CHANGE")
       const completed = { type: "backup", len: 1048576, offset: 1048576, speed: 0 }

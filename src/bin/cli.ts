@@ -251,11 +251,12 @@ export const makeCommand = (handlers: Handlers) => {
     "check",
     {
       ...connectionOptions,
-      module: optionalText("module", "FILE", "A generated module's index.js (default: QEMU 7.2's, which is built in).")
+      module: optionalText("module", "FILE", "A generated module's index.js (default: QEMU 7.2's, which is built in)."),
+      from: optionalText("from", "FILE", "A saved query-qmp-schema reply to compare with, instead of a module.")
     },
     handlers.schemaCheck
   ).pipe(CliCommand.withDescription(
-    "Compare the QEMU's query-qmp-schema with a generated module: commands and events missing or new, members " +
+    "Compare the QEMU's query-qmp-schema with a generated module (or a saved reply): commands and events missing or new, members " +
       "added, removed or retyped, enum values added. Exit code 1 when typed calls could fail on the differences."
   ))
 

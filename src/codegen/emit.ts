@@ -107,6 +107,15 @@ const components = (model: Model, names: ReadonlyMap<string, string>): ReadonlyA
   return result
 }
 
+/**
+ * Writes objects with their keys in order: the reply QEMU sends, and the same reply saved by a tool
+ * that reorders keys, give the same file.
+ */
+const sortedKeys = (_key: string, value: unknown): unknown =>
+  typeof value === "object" && value !== null && !Array.isArray(value) ?
+    Object.fromEntries(Object.entries(value).sort(([a], [b]) => a < b ? -1 : a > b ? 1 : 0)) :
+    value
+
 /** The module's files. */
 export const emit = (model: Model, names: ReadonlyMap<string, string>, options: EmitOptions): ReadonlyArray<File> => {
   const header = (what: string) =>
@@ -210,7 +219,11 @@ export const emit = (model: Model, names: ReadonlyMap<string, string>, options: 
     return { command, argsRequired }
   })
 
-  const types = header(`The QMP commands, events and types of QEMU ${options.qemu}, as TypeScript types.`) +
+  const types = header(
+    `The QMP commands, events and types of QEMU ${options.qemu}, as TypeScript types.\n *\n` +
+      " * QEMU's integers (`int`, its sized forms, `size`) are `number`s: a value beyond 2^53 (a `uint64`\n" +
+      " * or `size` near its limit) arrives rounded to the nearest double, as `JSON.parse` reads it."
+  ) +
     `\n/** An object with no members. */\nexport type Empty = Readonly<Record<never, never>>\n\n` +
     sortedNamed.map(typeDeclaration).join("\n") +
     `\n/** Every command: its arguments, its return, and whether it must be given arguments. */\n` +
@@ -376,7 +389,7 @@ export const emit = (model: Model, names: ReadonlyMap<string, string>, options: 
     header(`The \`query-qmp-schema\` reply of QEMU ${options.qemu} that this module was generated from.`) +
     `import type { SchemaInfo } from ${literal(options.runtime)}\n\n` +
     `export const introspection: ReadonlyArray<SchemaInfo> = JSON.parse(${
-      literal(JSON.stringify(options.introspection))
+      literal(JSON.stringify(options.introspection, sortedKeys))
     })\n`
 
   return [

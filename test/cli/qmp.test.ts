@@ -7,15 +7,21 @@
  */
 import { beforeAll, describe, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
+import * as Crypto from "node:crypto"
 import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Path from "node:path"
+import { fileURLToPath } from "node:url"
 import type { Result } from "../support/cli.js"
 import { buildCli, run, start } from "../support/cli.js"
 import { isAlive, tempDir } from "../support/os.js"
 import { describeQemu, sessionWithSecondSocket } from "../support/qemu.js"
 
 const buildTimeout = 120_000
+
+const digest = (text: string) => Crypto.createHash("sha256").update(text).digest("hex")
+
+const root = Path.resolve(Path.dirname(fileURLToPath(import.meta.url)), "..", "..")
 
 /** stdout as JSON lines. */
 const jsonLines = (result: Result): Array<any> =>
@@ -82,6 +88,43 @@ describeQemu("qmp against real QEMU", () => {
         const { second } = yield* sessionWithSecondSocket
         const result = yield* run(["exec", "--socket", second, "no-such-command"])
         expectOneLineError(result, 1, /CommandNotFound: The command no-such-command has not been found/)
+      }))
+
+    it.scopedLive("schema check: QEMU 7.2's built-in module is this QEMU's exactly (exit 0); a saved reply of another is not (exit 1)", () =>
+      Effect.gen(function*() {
+        const { second } = yield* sessionWithSecondSocket
+        const same = yield* run(["schema", "check", "--socket", second])
+        expect(same.stderr).toBe("")
+        expect(same.code).toBe(0)
+        expect(same.stdout).toBe("This QEMU's schema is QEMU 7.2.22's module's, exactly.\n")
+        const fixture = Path.join(root, "test", "fixtures", "small-qemu.json")
+        const other = yield* run(["schema", "check", "--socket", second, "--from", fixture])
+        expect(other.code).toBe(1)
+        expect(other.stdout).toContain(`Commands of the saved reply ${fixture} that this QEMU lacks (5): device-add,`)
+        expect(other.stdout).toMatch(
+          /^Commands this QEMU has that the saved reply .* lacks \(run them with executeUnknown\) \(216\)/m
+        )
+        expect(other.stdout.trimEnd().split("\n").at(-1)).toMatch(/^Not compatible/)
+        expect(other.stderr).toMatch(/^qmp: this QEMU differs from the saved reply/)
+      }))
+
+    it.scopedLive("codegen --out writes the module of the QEMU it asks: the committed QEMU 7.2 module's types", () =>
+      Effect.gen(function*() {
+        const { second } = yield* sessionWithSecondSocket
+        const out = Path.join(yield* tempDir(), "qemu")
+        const result = yield* run(["codegen", "--socket", second, "--out", out])
+        expect(result.stderr).toBe("")
+        expect(result.code).toBe(0)
+        expect(result.stdout).toContain("QEMU 7.2.22: 216 commands and 52 events, written to")
+        const committed = Path.join(root, "src", "qemu", "v7_2")
+        // The same files but for the runtime's import: the package's, for a user's project.
+        const read = (directory: string, file: string) =>
+          Fs.readFileSync(Path.join(directory, file), "utf8").replace(`"../../QmpSchema.js"`, `"effect-qmp/QmpSchema"`)
+        for (const file of ["types.ts", "schemas.ts", "index.ts", "introspection.ts"]) {
+          // Compared by hash: the diff of a 200 KB line would drown the report.
+          expect(digest(read(out, file)), file).toBe(digest(read(committed, file)))
+        }
+        expect(Fs.readFileSync(Path.join(out, "schemas.ts"), "utf8")).toContain(`from "effect-qmp/QmpSchema"`)
       }))
 
     it.scopedLive("events --name STOP --count 1 prints the STOP another client caused, and exits 0", () =>

@@ -37,15 +37,15 @@ export const takeNow = (listener: EventListener.EventListener): Effect.Effect<Qm
   )
 
 /** The next `n` events of a listener, through its stream. */
-export const collect = (
-  listener: EventListener.EventListener,
+export const collect = <E extends EventListener.AnyEvent>(
+  listener: EventListener.EventListener<E>,
   n: number
-): Effect.Effect<ReadonlyArray<QmpEvent>, QmpError.ListenerClosed> =>
+): Effect.Effect<ReadonlyArray<E>, QmpError.ListenerClosed> =>
   listener.stream.pipe(Stream.take(n), Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
 
 /** A listener's events until one satisfies `last`, that one included: the seed's `async for ... break`. */
-export const takeUntil = (
-  listener: EventListener.EventListener,
-  last: (event: QmpEvent) => boolean
-): Effect.Effect<ReadonlyArray<QmpEvent>, QmpError.ListenerClosed> =>
+export const takeUntil = <E extends EventListener.AnyEvent>(
+  listener: EventListener.EventListener<E>,
+  last: (event: E) => boolean
+): Effect.Effect<ReadonlyArray<E>, QmpError.ListenerClosed> =>
   listener.stream.pipe(Stream.takeUntil(last), Stream.runCollect, Effect.map(Chunk.toReadonlyArray))
