@@ -223,8 +223,8 @@ export const hasUnknownEnumValues = (): boolean => pendingUnknown.length > 0
 
 /**
  * A QEMU enum: closed in the types (`"running" | "paused" | ...`), open at run time, so that a newer
- * QEMU's new value still decodes. An unknown value is counted (`QmpMetrics.unknownEnumValues`, tagged with the
- * enum's name) and reported once per process through `takeUnknownEnumValues`.
+ * QEMU's new value still decodes. An unknown value is counted (`QmpMetrics.unknownEnumValues`,
+ * tagged with the enum's name) and reported once per process through `takeUnknownEnumValues`.
  *
  * @since 0.1.0
  * @category generated

@@ -1,7 +1,8 @@
 /**
  * What typed commands and typed listeners check with a generated module's Schemas, loaded the first
- * time one is needed: a command's return (decoded, with the members a newer QEMU added kept), and an
- * event's data (validated, never transformed: every listener shares the object read from the wire).
+ * time one is needed: a command's return and an event's data. Generated Schemas transform nothing,
+ * so decoding is validating: the value read from the wire is what the caller gets (the members a
+ * newer QEMU added, and their order, as QEMU sent them), and every listener shares one event object.
  *
  * Enums are open at run time: a value the module does not know passes, and is counted and logged
  * once (see `QmpSchema.openEnum`).
@@ -51,27 +52,29 @@ export const logUnknownEnumValues = (qemu: string): Effect.Effect<void> => {
 export const makeReturnDecoder = (load: () => Promise<Generated<any, any>>) => {
   let module: Generated<any, any> | undefined
   let schemas: Schemas | undefined
-  const decoders = new Map<string, (u: unknown) => Either.Either<unknown, ParseResult.ParseError>>()
+  const guards = new Map<string, (u: unknown) => boolean>()
 
   const decodeWith = (command: string, reply: unknown): Effect.Effect<unknown, QmpProtocolError> => {
     if (!Object.hasOwn(module!.commands, command) || !Object.hasOwn(schemas!.returns, command)) {
       return Effect.succeed(reply)
     }
-    let decode = decoders.get(command)
-    if (decode === undefined) {
-      decode = Schema.decodeUnknownEither(schemas!.returns[command], { onExcessProperty: "preserve" })
-      decoders.set(command, decode)
+    let is = guards.get(command)
+    if (is === undefined) {
+      is = Schema.is(schemas!.returns[command], { onExcessProperty: "ignore" })
+      guards.set(command, is)
     }
-    const result = decode(reply)
-    if (Either.isLeft(result)) {
+    if (!is(reply)) {
+      const result = Schema.decodeUnknownEither(schemas!.returns[command])(reply)
       return Effect.fail(
         new QmpProtocolError({
           reason: "UnexpectedReturn",
-          detail: `${command}: ${describe(result.left)} (the module of QEMU ${module!.qemu} expects otherwise)`
+          detail: `${command}: ${Either.isLeft(result) ? describe(result.left) : "rejected"} (the module of QEMU ${
+            module!.qemu
+          } expects otherwise)`
         })
       )
     }
-    return Effect.as(logUnknownEnumValues(module!.qemu), result.right)
+    return pending() ? Effect.as(logUnknownEnumValues(module!.qemu), reply) : Effect.succeed(reply)
   }
 
   return (command: string, reply: unknown): Effect.Effect<unknown, QmpProtocolError> =>

@@ -104,6 +104,7 @@ const expectedOutput: Record<string, ReadonlyArray<RegExp>> = {
     /^\{ major: \d+, minor: \d+, micro: \d+ \}\n\{ status: 'running', [^\n]*\}\nSTOP RESUME\n$/,
     /^\d+ \{ status: 'running', [^\n]*\}\n$/
   ],
+  "Typed commands and events": [/^true running\ncreated\n$/],
   "Test without QEMU": [/^\{ pong: true \}\n\{ echo: 'hi' \}\n$/]
 }
 
@@ -199,10 +200,35 @@ describe("an app installing effect-qmp as the README says", () => {
     )
   })
 
-  it("typechecks the README's library examples (tsc, NodeNext, strict, the libraries' declarations too)", () => {
+  it("typechecks the README's library examples, and a client typed by a module from qmp codegen (tsc, NodeNext, strict, the libraries' declarations too)", () => {
     const src = Path.join(app, "src")
     Fs.mkdirSync(src)
     examples.forEach((example, i) => Fs.writeFileSync(Path.join(src, `example${i + 1}.ts`), example.code))
+    // The README's way to a module of one's own QEMU, here from a saved reply: its code imports the
+    // installed package's QmpSchema, and types a client that knows its commands and no others.
+    const fixture = Path.join(root, "test", "fixtures", "small-qemu.json")
+    const codegen = ["--no-install", "qmp", "codegen", "--from", fixture, "--qemu", "0.1.0", "--out", "src/small"]
+    expectSuccess(run("npx", codegen, app), "npx qmp codegen")
+    Fs.writeFileSync(
+      Path.join(src, "typed.ts"),
+      [
+        `import { Effect } from "effect"`,
+        `import { QmpClient, QmpEvents } from "effect-qmp"`,
+        `import { module } from "./small/index.js"`,
+        `import type { QueryMachineReturn } from "./small/index.js"`,
+        `export const program = Effect.gen(function*() {`,
+        `  const qmp = yield* QmpClient.typed(module)`,
+        `  const machine: QueryMachineReturn = yield* qmp.execute("query-machine")`,
+        `  const state: "idle" | "busy" | "legacy" = machine.state`,
+        `  yield* qmp.execute("device-del", { id: "d0" })`,
+        `  // @ts-expect-error QEMU 7.2's command, not this QEMU's`,
+        `  yield* qmp.execute("query-status")`,
+        `  const events = yield* QmpEvents.typed(module)`,
+        `  const changed = yield* events.listener("DEVICE_CHANGED")`,
+        `  return [state, (yield* changed.take).data.state] as const`,
+        `})`
+      ].join("\n")
+    )
     Fs.writeFileSync(
       Path.join(app, "tsconfig.json"),
       JSON.stringify({
