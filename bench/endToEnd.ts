@@ -3,7 +3,7 @@
  *
  * The blast server (`blastServer.ts`) answers `x-blast {"count": N}` with N events in QEMU 7.2's wire
  * format (ten names, realistic data, 70 to 190 bytes each), written as fast as the socket takes them,
- * then the command's `return`. Five clients read a blast (`--mode`):
+ * then the command's `return`. Six clients read a blast (`--mode`):
  *
  * - `discard`: `net`, bytes counted and dropped, nothing parsed: how fast the server and the kernel
  *   deliver. If this is far above the others, the server is not what limits them.
@@ -18,6 +18,8 @@
  * - `names`: `QmpClient` with 100 more listeners, listener i naming the i % 10-th of the ten names (each
  *   accepts 10% of the events), unbounded, and nobody reads them: what a daemon with many narrow
  *   listeners pays. The clock is the `default` client's.
+ * - `typed`: the same 100 listeners, typed (`listener(name)` rather than `listenerUnknown(name)`): each
+ *   event's data is checked against QEMU 7.2's Schema for its name, once, before it reaches them.
  *
  * Every client first negotiates (greeting, `qmp_capabilities`). Warm (`--warmup N/10`, the default), it
  * runs a warm-up blast on a connection of its own, then times one blast on a fresh connection (and, for
@@ -44,6 +46,7 @@ import { PerformanceObserver } from "node:perf_hooks"
 import { StringDecoder } from "node:string_decoder"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
+import type { EventListener } from "../src/index.js"
 import { QmpClient, QmpEvents } from "../src/index.js"
 import * as BlastServer from "./blastServer.js"
 import { formatCount, formatMiB, formatRange, header, row, summarize } from "./stats.js"
@@ -51,9 +54,9 @@ import type { Column } from "./stats.js"
 import type { Workload } from "./workload.js"
 import { collectGarbage, commandLine, isMain, peakRssBytes, reportResult, root, runChild } from "./workload.js"
 
-type Mode = "discard" | "raw" | "default" | "listener" | "names"
+type Mode = "discard" | "raw" | "default" | "listener" | "names" | "typed"
 
-const modes: ReadonlyArray<Mode> = ["discard", "raw", "default", "listener", "names"]
+const modes: ReadonlyArray<Mode> = ["discard", "raw", "default", "listener", "names", "typed"]
 
 /** Listeners of the `names` client: listener i names the i % 10-th of the blast's ten event names. */
 const namedListeners = 100
@@ -193,7 +196,11 @@ const runRaw = async (mode: "discard" | "raw", socketPath: string, events: numbe
 // ---------------------------------------------------------------------------------------------------
 // QmpClient.
 
-const runClient = (mode: "default" | "listener" | "names", socketPath: string, events: number): Promise<Measurement> =>
+const runClient = (
+  mode: "default" | "listener" | "names" | "typed",
+  socketPath: string,
+  events: number
+): Promise<Measurement> =>
   Effect.runPromise(
     Effect.gen(function*() {
       const client = yield* QmpClient.QmpClient
@@ -211,6 +218,12 @@ const runClient = (mode: "default" | "listener" | "names", socketPath: string, e
       if (mode === "names") {
         const names = BlastServer.eventNames
         for (let i = 0; i < namedListeners; i++) yield* registry.listenerUnknown(names[i % names.length])
+      }
+      if (mode === "typed") {
+        // The same names, typed by QEMU 7.2's module: each event's data is checked against its Schema
+        // (once, whatever the number of listeners naming it) before it reaches them.
+        const names = BlastServer.eventNames as ReadonlyArray<keyof EventListener.DefaultEvents & string>
+        for (let i = 0; i < namedListeners; i++) yield* registry.listener(names[i % names.length])
       }
       const start = performance.now()
       const result = (yield* client.executeUnknown("x-blast", { count: events })) as BlastReturn
@@ -323,7 +336,8 @@ const labels: Record<Mode, string> = {
   raw: "raw Node: net+split+JSON.parse",
   default: "QmpClient → default listener",
   listener: "QmpClient → listener, take loop",
-  names: `QmpClient → ${namedListeners} named listeners`
+  names: `QmpClient → ${namedListeners} named listeners`,
+  typed: `QmpClient → ${namedListeners} typed listeners`
 }
 
 /** One configuration: a client, the blast's size, and whether a warm-up blast comes first. */
@@ -383,7 +397,8 @@ export const workload: Workload = {
         { mode: "default" as const, events, warm },
         { mode: "listener" as const, events, warm },
         { mode: "raw" as const, events: namedEvents, warm },
-        { mode: "names" as const, events: namedEvents, warm }
+        { mode: "names" as const, events: namedEvents, warm },
+        { mode: "typed" as const, events: namedEvents, warm }
       ])
     ]
     const server = await BlastServer.spawn()

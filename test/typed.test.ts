@@ -150,6 +150,23 @@ describe("typed listeners", () => {
     })
   })
 
+  it.scopedLive("an event's data is checked once, however many typed listeners name it", () =>
+    Effect.gen(function*() {
+      const { events } = yield* typedConnect()
+      const listeners = [
+        yield* events.listener("DEVICE_CHANGED"),
+        yield* events.listener(["DEVICE_CHANGED", "MACHINE_STOPPED"]),
+        yield* events.listener("DEVICE_CHANGED", (event) => event.data.id === "d0")
+      ]
+      // The Schema reads `state` once per check: count the reads.
+      let reads = 0
+      const data = { id: "d0" } as { id: string; state: string }
+      Object.defineProperty(data, "state", { enumerable: true, get: () => (reads++, "busy") })
+      yield* events.publish(QmpMessage.makeEvent("DEVICE_CHANGED", data))
+      for (const listener of listeners) expect(((yield* listener.take) as QmpMessage.QmpEvent).data).toBe(data)
+      expect(reads).toBe(1)
+    }))
+
   it.scopedLive("a filter sees the typed event, after its data was checked", () =>
     Effect.gen(function*() {
       const { events, server } = yield* typedConnect()

@@ -103,13 +103,28 @@ class Report {
   failures: Array<FilterFailure> | undefined = undefined
   /** Each event whose data did not match its Schema, once, with the validator that said so. */
   rejected: Map<QmpEvent, EventValidator> | undefined = undefined
+  // The last check of an event's data: the listeners of one event are offered it one after the
+  // other, so one slot makes the check once per event, whatever the number of typed listeners.
+  checkedEvent: QmpEvent | undefined = undefined
+  checkedBy: EventValidator | undefined = undefined
+  checkedValid = false
+}
+
+/** Whether the event's data matches its Schema, checked once per event and validator. */
+const isValid = (validator: EventValidator, event: QmpEvent, report: Report): boolean => {
+  if (report.checkedEvent === event && report.checkedBy === validator) return report.checkedValid
+  const valid = validator.validate(event)
+  report.checkedEvent = event
+  report.checkedBy = validator
+  report.checkedValid = valid
+  return valid
 }
 
 const offer = (state: Listener.ListenerState, event: QmpEvent, report: Report): void => {
   if (Listener.isClosed(state)) return
-  // A typed listener takes only events whose data matches their name's Schema (checked once per event).
+  // A typed listener takes only events whose data matches their name's Schema.
   const validator = state.validator
-  if (validator !== undefined && !validator.validate(event)) {
+  if (validator !== undefined && !isValid(validator, event, report)) {
     ;(report.rejected ??= new Map()).set(event, validator)
     return
   }

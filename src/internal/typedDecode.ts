@@ -90,9 +90,9 @@ export const makeReturnDecoder = (load: () => Promise<Generated<any, any>>) => {
 }
 
 /**
- * Checks events' data for typed listeners: each event once, whatever the number of listeners that
- * ask, by name. `false` for an event whose data does not match its name's Schema (a wrong type, a
- * missing member); `true` for every event the module has no Schema for.
+ * Checks events' data for typed listeners, by name (dispatch asks once per event, whatever the
+ * number of listeners that name it). `false` for an event whose data does not match its name's
+ * Schema (a wrong type, a missing member); `true` for every event the module has no Schema for.
  *
  * @internal
  */
@@ -115,7 +115,6 @@ export const eventValidator = (module: Generated<any, any>): Promise<EventValida
   if (validator === undefined) {
     validator = module.schemas().then((schemas) => {
       const checks = new Map<string, (u: unknown) => boolean>()
-      const results = new WeakMap<object, boolean>()
       const check = (name: string): ((u: unknown) => boolean) | undefined => {
         if (!Object.hasOwn(schemas.events, name)) return undefined
         let is = checks.get(name)
@@ -129,13 +128,7 @@ export const eventValidator = (module: Generated<any, any>): Promise<EventValida
         qemu: module.qemu,
         validate: (event) => {
           const is = check(event.event)
-          if (is === undefined) return true
-          let valid = results.get(event)
-          if (valid === undefined) {
-            valid = is(event.data)
-            results.set(event, valid)
-          }
-          return valid
+          return is === undefined || is(event.data)
         },
         explain: (event) => {
           if (!Object.hasOwn(schemas.events, event.event)) return ""
