@@ -14,6 +14,7 @@ import * as Clock from "effect/Clock"
 import * as Effect from "effect/Effect"
 import type * as Scope from "effect/Scope"
 import * as SynchronizedRef from "effect/SynchronizedRef"
+import type * as Qemu72 from "../../qemu/v7_2/types.js"
 import type { CommandError, Handler, RunState } from "../../testing/QmpTestServer.js"
 import type { Registration } from "./dispatch.js"
 import { genericError } from "./wire.js"
@@ -36,17 +37,8 @@ export interface Vm {
   readonly handlers: ReadonlyArray<Registration>
 }
 
-type JobStatus =
-  | "created"
-  | "running"
-  | "paused"
-  | "ready"
-  | "standby"
-  | "waiting"
-  | "pending"
-  | "aborting"
-  | "concluded"
-  | "null"
+/** What a job's status can be here (QEMU's `undefined` is never reported). */
+type JobStatus = Exclude<Qemu72.JobStatus, "undefined">
 
 interface Node {
   readonly name: string
