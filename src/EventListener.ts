@@ -141,12 +141,28 @@ export interface QueueOptions {
 }
 
 /**
+ * What an untyped listener may ask for beyond its queue: the gap events of a `QmpFleet`.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface UntypedOptions extends QueueOptions {
+  /**
+   * Also receive the synthetic gap events of a `QmpFleet` (`QmpFleet.gapEvent`, named
+   * `"effect-qmp.gap"`): after a VM's connection was lost and restored, one says when, so that events
+   * may be missing in between. They bypass `names` and `filter`. `false` by default; the default
+   * listener always receives them, and typed listeners never do.
+   */
+  readonly gaps?: boolean | undefined
+}
+
+/**
  * A listener of any names (`makeUnknown`), or of every event (no names).
  *
  * @since 0.1.0
  * @category models
  */
-export interface Options extends QueueOptions {
+export interface Options extends UntypedOptions {
   /** The names to accept; `undefined` or empty: every event. */
   readonly names?: EventNames | undefined
   /** A predicate applied after the names. */
@@ -211,7 +227,7 @@ const isCount = (n: number, allowZero: boolean): boolean =>
  */
 export const make: {
   <const N extends keyof DefaultEvents & string>(options: TypedOptions<N>): Effect.Effect<EventListener<EventOf<N>>>
-  (options?: QueueOptions & { readonly names?: undefined; readonly filter?: EventFilter | undefined }): Effect.Effect<
+  (options?: UntypedOptions & { readonly names?: undefined; readonly filter?: EventFilter | undefined }): Effect.Effect<
     EventListener
   >
 } = ((options: Options = {}): Effect.Effect<EventListener<any>> => makeWith(options, loadDefaultModule)) as any
@@ -257,6 +273,8 @@ export const makeWith = (
       )
     }
     const names = toNames(options.names)
+    // A typed listener of names never hears gaps, whatever a JavaScript caller passes.
+    const gaps = options.gaps === true && (module === undefined || names.size === 0)
     const build = (validator: EventValidator | undefined) =>
       fromState(internal.makeState({
         names,
@@ -264,7 +282,8 @@ export const makeWith = (
         capacity,
         strategy: options.strategy ?? "sliding",
         historyLimit,
-        validator
+        validator,
+        gaps
       }))
     if (module === undefined || names.size === 0) return Effect.sync(() => build(undefined))
     const cached = loadedModules.get(module)

@@ -46,6 +46,7 @@ import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Layer from "effect/Layer"
+import * as MetricLabel from "effect/MetricLabel"
 import * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
 import type * as Tracer from "effect/Tracer"
@@ -53,7 +54,7 @@ import { loadDefaultModule } from "./internal/defaultModule.js"
 import type { Runstate } from "./internal/runstate.js"
 import * as Session from "./internal/session.js"
 import * as Transport from "./internal/transport.js"
-import { makeReturnDecoder } from "./internal/typedDecode.js"
+import { retype } from "./internal/typedClient.js"
 import type * as Qemu72 from "./qemu/v7_2/types.js"
 import type { QmpAddress } from "./QmpAddress.js"
 import { addressConfig, format as formatAddress } from "./QmpAddress.js"
@@ -125,6 +126,20 @@ export interface Options {
   /** Time allowed for each command's reply, unless the call gives its own: 60 seconds by default. */
   readonly commandTimeout?: Duration.DurationInput | undefined
   /**
+   * Time allowed for the reply of particular commands, in place of `commandTimeout`; a call's own
+   * `timeout` still comes first. Commands differ by orders of magnitude: Incus allows 0.5 s by
+   * default and 30 s for `blockdev-add`, `cont` and `stop`.
+   *
+   * @example
+   * ```ts
+   * QmpClient.layer(address, {
+   *   commandTimeout: "500 millis",
+   *   commandTimeouts: { "blockdev-add": "30 seconds", cont: "30 seconds", stop: "30 seconds" }
+   * })
+   * ```
+   */
+  readonly commandTimeouts?: { readonly [command: string]: Duration.DurationInput } | undefined
+  /**
    * The longest message accepted, in bytes: 10 MiB by default (one `query-qmp-schema` reply is about
    * 200 KB). A longer line ends the connection with `QmpProtocolError` ("MessageTooLarge").
    */
@@ -142,6 +157,18 @@ export interface Options {
       readonly onIncompatible?: "warn" | "fail" | undefined
     }
     | undefined
+  /**
+   * Whether the end of the connection ends the `QmpEvents` registry it feeds (its listeners then
+   * yield what they hold and fail with `QmpDisconnected`): `true` by default. `false` leaves the
+   * registry open for another connection to feed (`QmpFleet` reconnects so); ending it is then the
+   * caller's to do.
+   */
+  readonly endRegistry?: boolean | undefined
+  /**
+   * Tags added to this connection's metrics (`qmp_events_received`, `qmp_commands_pending`) beside
+   * its `address`: `{ vm: "vm1" }`.
+   */
+  readonly metricTags?: { readonly [tag: string]: string } | undefined
 }
 
 /**
@@ -305,28 +332,6 @@ export const typed = <
 ): Effect.Effect<Service<Commands>, never, QmpClient> =>
   Effect.map(QmpClient, (client) => retype(client, () => Promise.resolve(module)) as Service<Commands>)
 
-/** The same connection, its typed commands decoded with the module `load` gives. */
-const retype = (client: Service<any>, load: () => Promise<Generated<any, any>>): Service<any> => {
-  const decode = makeReturnDecoder(load)
-  const typedCall = (
-    run: (
-      command: string,
-      args?: Readonly<Record<string, unknown>>,
-      options?: ExecuteOptions
-    ) => Effect.Effect<unknown, ExecuteError>
-  ) =>
-  (command: string, args?: object, options?: ExecuteOptions): Effect.Effect<unknown, ExecuteError> =>
-    Effect.flatMap(
-      run(command, args as Readonly<Record<string, unknown>> | undefined, options),
-      (reply) => decode(command, reply)
-    )
-  return {
-    ...client,
-    execute: typedCall(client.executeUnknown) as Service<any>["execute"],
-    executeOob: typedCall(client.executeOobUnknown) as Service<any>["executeOob"]
-  }
-}
-
 /**
  * The default `connectTimeout`.
  *
@@ -425,6 +430,10 @@ export const make = (
     }
     const connectTimeout = Duration.decode(options.connectTimeout ?? defaultConnectTimeout)
     const commandTimeout = Duration.decode(options.commandTimeout ?? defaultCommandTimeout)
+    const commandTimeouts = new Map(
+      Object.entries(options.commandTimeouts ?? {}).map(([command, timeout]) => [command, Duration.decode(timeout)])
+    )
+    const metricTags = Object.entries(options.metricTags ?? {}).map(([tag, value]) => MetricLabel.make(tag, value))
     const events = yield* QmpEvents.QmpEvents
 
     // The connection lives in a scope of its own, closed at once if connecting fails, so that a
@@ -435,7 +444,14 @@ export const make = (
 
     const connect = Effect.gen(function*() {
       const socket = yield* Transport.open(address)
-      const session = yield* Session.make({ address, socket, events, maxMessageBytes })
+      const session = yield* Session.make({
+        address,
+        socket,
+        events,
+        maxMessageBytes,
+        endRegistry: options.endRegistry ?? true,
+        metricTags
+      })
       opened = session
       const greeting = yield* session.greeting
       const oob = greeting.QMP.capabilities.includes("oob")
@@ -473,8 +489,12 @@ export const make = (
     const { major, micro, minor } = greeting.QMP.version.qemu
     yield* Effect.logDebug(`Connected to QEMU ${major}.${minor}.${micro}${oob ? " (oob enabled)" : ""}`)
 
-    const timeoutOf = (options: ExecuteOptions | undefined): Duration.Duration =>
-      options?.timeout === undefined ? commandTimeout : Duration.decode(options.timeout)
+    const timeoutOf = (command: string, options: ExecuteOptions | undefined): Duration.Duration =>
+      options?.timeout !== undefined ?
+        Duration.decode(options.timeout) :
+        commandTimeouts.size === 0 ?
+        commandTimeout :
+        commandTimeouts.get(command) ?? commandTimeout
 
     // One span per command, when a tracer that exports spans is installed: with Effect's built-in
     // tracer, which exports nothing, a span would cost more than the rest of the call (~10 µs).
@@ -485,7 +505,7 @@ export const make = (
       args: Readonly<Record<string, unknown>> | undefined,
       options: ExecuteOptions | undefined
     ): Effect.Effect<unknown, ExecuteError> => {
-      const call = session.call(kind, command, args, timeoutOf(options))
+      const call = session.call(kind, command, args, timeoutOf(command, options))
       return Effect.withFiberRuntime((fiber) =>
         fiber.currentTracer === builtinTracer() ? call : Effect.withSpan(call, `QmpClient.${kind}`, {
           attributes: { "qmp.command": command },
@@ -505,8 +525,23 @@ export const make = (
       closed: session.state.closed,
       runstate: { get: session.state.get, changes: session.state.changes }
     }
-    return QmpClient.of(retype(untyped as Service<any>, loadDefaultModule) as Service)
+    const client = QmpClient.of(retype(untyped as Service<any>, loadDefaultModule) as Service)
+    aborts.set(client, session.abort)
+    return client
   }).pipe(Effect.annotateLogs({ module: "QmpClient", address: formatAddress(address) }))
+
+/** How `abort` reaches the session behind a client that `make` returned. */
+const aborts = new WeakMap<Service<any>, (reason: QmpDisconnected) => Effect.Effect<void>>()
+
+/**
+ * Ends a connection that `make` returned for a reason of the caller's (`disconnect` says
+ * `Disconnected`): pending calls and, unless `endRegistry` is `false`, listeners fail with it.
+ * Returns once that is done. A fleet ends an unresponsive connection so.
+ *
+ * @internal
+ */
+export const abort = (client: Service<any>, reason: QmpDisconnected): Effect.Effect<void> =>
+  Effect.suspend(() => aborts.get(client)?.(reason) ?? Effect.void)
 
 /**
  * A connection as a layer, with a fresh `QmpEvents` registry that it feeds: the layer provides both.

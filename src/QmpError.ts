@@ -188,6 +188,8 @@ export class QmpProtocolError extends Schema.TaggedError<QmpProtocolError>("effe
 
 /**
  * The connection ended: no more events will come and pending commands have an unknown fate.
+ * `Unresponsive`: the client closed it because QEMU did not answer a liveness ping in time (a
+ * `QmpFleet` with `ping` on).
  *
  * @since 0.1.0
  * @category errors
@@ -195,7 +197,7 @@ export class QmpProtocolError extends Schema.TaggedError<QmpProtocolError>("effe
 export class QmpDisconnected extends Schema.TaggedError<QmpDisconnected>("effect-qmp/QmpDisconnected")(
   "QmpDisconnected",
   {
-    reason: Schema.Literal("Closed", "Lost", "Disconnected", "ProtocolError", "Ended"),
+    reason: Schema.Literal("Closed", "Lost", "Disconnected", "ProtocolError", "Ended", "Unresponsive"),
     detail: Schema.optional(Schema.String)
   }
 ) {
@@ -213,6 +215,8 @@ export class QmpDisconnected extends Schema.TaggedError<QmpDisconnected>("effect
         return `QMP connection ended after a protocol error${detail}`
       case "Ended":
         return `The event source has ended${detail}`
+      case "Unresponsive":
+        return `QMP connection closed by this client: QEMU did not answer a liveness ping${detail}`
     }
   }
 }

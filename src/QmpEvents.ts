@@ -46,7 +46,7 @@ export interface TypedListener<Events extends EventListener.EventMap<Events>> {
   (
     names?: undefined,
     filter?: EventFilter,
-    options?: EventListener.QueueOptions
+    options?: EventListener.UntypedOptions
   ): Effect.Effect<EventListener.EventListener, never, Scope.Scope>
 }
 
@@ -65,7 +65,7 @@ export interface TypedSubscribe<Events extends EventListener.EventMap<Events>> {
   (
     names?: undefined,
     filter?: EventFilter,
-    options?: EventListener.QueueOptions
+    options?: EventListener.UntypedOptions
   ): Stream.Stream<QmpEvent, ListenerClosed>
 }
 
@@ -74,7 +74,10 @@ export interface TypedSubscribe<Events extends EventListener.EventMap<Events>> {
  * @category models
  */
 export interface Service<Events extends EventListener.EventMap<Events> = EventListener.DefaultEvents> {
-  /** The default listener: always registered, it hears every event (bounded: sliding, 10 000). */
+  /**
+   * The default listener: always registered, it hears every event, a fleet's gap events included
+   * (bounded: sliding, 10 000).
+   */
   readonly events: EventListener.EventListener
   /** Activates a listener. Fails with `ListenerError` ("AlreadyRegistered") if it is active already. */
   readonly register: (listener: EventListener.EventListener<any>) => Effect.Effect<void, ListenerError>
@@ -101,11 +104,14 @@ export interface Service<Events extends EventListener.EventMap<Events> = EventLi
    * ```
    */
   readonly listener: TypedListener<Events>
-  /** `listener` for any names, untyped: a newer QEMU's events, a test server's, names known at run time. */
+  /**
+   * `listener` for any names, untyped: a newer QEMU's events, a test server's, names known at run
+   * time. With `gaps: true` it also receives a fleet's gap events.
+   */
   readonly listenerUnknown: (
     names?: EventListener.EventNames,
     filter?: EventFilter,
-    options?: EventListener.QueueOptions
+    options?: EventListener.UntypedOptions
   ) => Effect.Effect<EventListener.EventListener, never, Scope.Scope>
   /**
    * The events that `names` and `filter` accept, as a `Stream` that owns its listener, typed as
@@ -117,7 +123,7 @@ export interface Service<Events extends EventListener.EventMap<Events> = EventLi
   readonly subscribeUnknown: (
     names?: EventListener.EventNames,
     filter?: EventFilter,
-    options?: EventListener.QueueOptions
+    options?: EventListener.UntypedOptions
   ) => Stream.Stream<QmpEvent, ListenerClosed>
   /** Offers an event to every registered listener; returns once each has been offered it. */
   readonly publish: (event: QmpEvent) => Effect.Effect<void>
@@ -183,105 +189,148 @@ const registryClosed = (): QmpDisconnected =>
   new QmpDisconnected({ reason: "Ended", detail: "the QmpEvents registry was closed" })
 
 /**
+ * A registry and what only its maker may do with it: a fleet publishes gap events into the
+ * registry of each of its VMs, and taps each one's delivered batches for `all`.
+ *
+ * @internal
+ */
+export interface Registry {
+  readonly service: Service
+  /** Delivers a gap event to the listeners that take gaps (the default listener among them). */
+  readonly publishGap: (event: QmpEvent) => Effect.Effect<void>
+}
+
+/**
+ * How `makeRegistry` builds a registry: its default listener's bounds, and a tap on every batch
+ * delivered.
+ *
+ * @internal
+ */
+export interface RegistryOptions {
+  readonly defaultListener?: EventListener.QueueOptions | undefined
+  readonly tap?: Dispatch.Tap | undefined
+}
+
+/**
  * Creates a registry whose dispatch fiber lives in the current scope.
  *
  * @since 0.1.0
  * @category constructors
  */
-export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.gen(function*() {
-  const events = yield* EventListener.make({ capacity: defaultListenerCapacity, strategy: "sliding" })
-  const registry = yield* Ref.make(Dispatch.emptyRegistry(events))
-  const inbox = new Dispatch.Inbox()
-  // Set once the dispatch fiber is gone: requests are then carried out by their caller.
-  let closed = false
-  const dispatcher = yield* Dispatch.run(registry, inbox).pipe(
-    Effect.annotateLogs({ module: "QmpEvents", fiber: "dispatch" }),
-    Effect.forkScoped
-  )
-  // When the registry's scope closes, listeners still held elsewhere must not wait forever: stop
-  // the dispatch fiber, carry out what it left in the inbox, and end every listener.
-  yield* Effect.addFinalizer(() =>
-    Fiber.interrupt(dispatcher).pipe(
-      Effect.zipRight(Effect.sync(() => {
-        closed = true
-        return inbox.takeAll()
-      })),
-      Effect.flatMap((requests) => Effect.forEach(requests, (request) => Dispatch.handle(registry, request))),
-      Effect.zipRight(Dispatch.handle(registry, { _tag: "End", reason: registryClosed(), done: () => {} }))
-    )
-  )
+export const make: Effect.Effect<Service, never, Scope.Scope> = Effect.suspend(() =>
+  Effect.map(makeRegistry({}), (registry) => registry.service)
+)
 
-  // Hands a request to the dispatch fiber and waits until it has been carried out. A sender that is
-  // interrupted while it waits leaves its request to be carried out all the same.
-  const send = <E>(request: (done: Dispatch.Done<E>) => Dispatch.Request): Effect.Effect<void, E> =>
-    Effect.async<void, E>((resume) => {
-      // Checked and enqueued in one synchronous step: the finalizer cannot close the inbox in between
-      // and leave this request where nobody takes it.
-      if (!closed) {
-        inbox.offer(request(resume))
-        return
-      }
-      let result: Exit.Exit<void, E> = Exit.void
-      const req = request((exit) => {
-        result = exit
-      })
-      resume(Effect.zipRight(Dispatch.handle(registry, req), Effect.suspend(() => result)))
+/**
+ * `make`, with the default listener's bounds of `options`, and the registry's gap door.
+ *
+ * @internal
+ */
+export const makeRegistry = (options: RegistryOptions): Effect.Effect<Registry, never, Scope.Scope> =>
+  Effect.gen(function*() {
+    const events = yield* EventListener.make({
+      capacity: defaultListenerCapacity,
+      strategy: "sliding",
+      ...options.defaultListener,
+      gaps: true
     })
-
-  const registerAll = (listeners: ReadonlyArray<EventListener.EventListener<any>>) =>
-    send<ListenerError>((done) => ({ _tag: "Register", listeners, done }))
-
-  const remove = (listener: EventListener.EventListener<any>) =>
-    send<ListenerError>((done) => ({ _tag: "Remove", listener, done }))
-
-  const listen = (...listeners: ReadonlyArray<EventListener.EventListener<any>>) =>
-    Effect.acquireRelease(
-      registerAll(listeners),
-      () => Effect.forEach(listeners, (listener) => Effect.ignore(remove(listener)), { discard: true })
+    const registry = yield* Ref.make(Dispatch.emptyRegistry(events))
+    const inbox = new Dispatch.Inbox()
+    const tap = options.tap
+    // Set once the dispatch fiber is gone: requests are then carried out by their caller.
+    let closed = false
+    const dispatcher = yield* Dispatch.run(registry, inbox, tap).pipe(
+      Effect.annotateLogs({ module: "QmpEvents", fiber: "dispatch" }),
+      Effect.forkScoped
+    )
+    // When the registry's scope closes, listeners still held elsewhere must not wait forever: stop
+    // the dispatch fiber, carry out what it left in the inbox, and end every listener.
+    yield* Effect.addFinalizer(() =>
+      Fiber.interrupt(dispatcher).pipe(
+        Effect.zipRight(Effect.sync(() => {
+          closed = true
+          return inbox.takeAll()
+        })),
+        Effect.flatMap((requests) => Effect.forEach(requests, (request) => Dispatch.handle(registry, request, tap))),
+        Effect.zipRight(Dispatch.handle(registry, { _tag: "End", reason: registryClosed(), done: () => {} }))
+      )
     )
 
-  /** A listener made with `module`'s types (`undefined`: untyped), active for the current scope. */
-  const listenerWith = (module: (() => Promise<Generated<any, any>>) | undefined) =>
-  (
-    names?: EventListener.EventNames,
-    filter?: EventFilter<any>,
-    options: EventListener.QueueOptions = {}
-  ): Effect.Effect<EventListener.EventListener<any>, never, Scope.Scope> =>
-    Effect.flatMap(
-      EventListener.makeWith({ ...options, names, filter }, module),
-      (listener) => Effect.as(Effect.orDie(listen(listener)), listener)
-    )
+    // Hands a request to the dispatch fiber and waits until it has been carried out. A sender that is
+    // interrupted while it waits leaves its request to be carried out all the same.
+    const send = <E>(request: (done: Dispatch.Done<E>) => Dispatch.Request): Effect.Effect<void, E> =>
+      Effect.async<void, E>((resume) => {
+        // Checked and enqueued in one synchronous step: the finalizer cannot close the inbox in between
+        // and leave this request where nobody takes it.
+        if (!closed) {
+          inbox.offer(request(resume))
+          return
+        }
+        let result: Exit.Exit<void, E> = Exit.void
+        const req = request((exit) => {
+          result = exit
+        })
+        resume(Effect.zipRight(Dispatch.handle(registry, req, tap), Effect.suspend(() => result)))
+      })
 
-  const subscribeWith =
-    (module: (() => Promise<Generated<any, any>>) | undefined) =>
-    (names?: EventListener.EventNames, filter?: EventFilter<any>, options?: EventListener.QueueOptions) =>
-      Stream.unwrapScoped(Effect.map(listenerWith(module)(names, filter, options), (listener) => listener.stream))
+    const registerAll = (listeners: ReadonlyArray<EventListener.EventListener<any>>) =>
+      send<ListenerError>((done) => ({ _tag: "Register", listeners, done }))
 
-  const publishAll = (batch: Iterable<QmpEvent>): Effect.Effect<void> => {
-    const events = Array.isArray(batch) ? batch as ReadonlyArray<QmpEvent> : Array.from(batch)
-    return events.length === 0 ? Effect.void : send<never>((done) => ({ _tag: "Publish", events, done }))
-  }
+    const remove = (listener: EventListener.EventListener<any>) =>
+      send<ListenerError>((done) => ({ _tag: "Remove", listener, done }))
 
-  return QmpEvents.of(
-    <Service & { readonly [RetypeId]: Retype }> {
-      events,
-      register: (listener) => registerAll([listener]),
-      remove,
-      listen,
-      listener: listenerWith(loadDefaultModule) as Service["listener"],
-      listenerUnknown: listenerWith(undefined),
-      subscribe: subscribeWith(loadDefaultModule) as Service["subscribe"],
-      subscribeUnknown: subscribeWith(undefined),
-      [RetypeId]: (module: Generated<any, any>) => ({
-        listener: listenerWith(() => Promise.resolve(module)),
-        subscribe: subscribeWith(() => Promise.resolve(module))
-      }),
-      publish: (event) => publishAll([event]),
-      publishAll,
-      end: (reason) => send<never>((done) => ({ _tag: "End", reason, done }))
+    const listen = (...listeners: ReadonlyArray<EventListener.EventListener<any>>) =>
+      Effect.acquireRelease(
+        registerAll(listeners),
+        () => Effect.forEach(listeners, (listener) => Effect.ignore(remove(listener)), { discard: true })
+      )
+
+    /** A listener made with `module`'s types (`undefined`: untyped), active for the current scope. */
+    const listenerWith = (module: (() => Promise<Generated<any, any>>) | undefined) =>
+    (
+      names?: EventListener.EventNames,
+      filter?: EventFilter<any>,
+      options: EventListener.UntypedOptions = {}
+    ): Effect.Effect<EventListener.EventListener<any>, never, Scope.Scope> =>
+      Effect.flatMap(
+        EventListener.makeWith({ ...options, names, filter }, module),
+        (listener) => Effect.as(Effect.orDie(listen(listener)), listener)
+      )
+
+    const subscribeWith =
+      (module: (() => Promise<Generated<any, any>>) | undefined) =>
+      (names?: EventListener.EventNames, filter?: EventFilter<any>, options?: EventListener.UntypedOptions) =>
+        Stream.unwrapScoped(Effect.map(listenerWith(module)(names, filter, options), (listener) => listener.stream))
+
+    const publishAll = (batch: Iterable<QmpEvent>): Effect.Effect<void> => {
+      const events = Array.isArray(batch) ? batch as ReadonlyArray<QmpEvent> : Array.from(batch)
+      return events.length === 0 ? Effect.void : send<never>((done) => ({ _tag: "Publish", events, done }))
     }
-  )
-})
+
+    const service = QmpEvents.of(
+      <Service & { readonly [RetypeId]: Retype }> {
+        events,
+        register: (listener) => registerAll([listener]),
+        remove,
+        listen,
+        listener: listenerWith(loadDefaultModule) as Service["listener"],
+        listenerUnknown: listenerWith(undefined),
+        subscribe: subscribeWith(loadDefaultModule) as Service["subscribe"],
+        subscribeUnknown: subscribeWith(undefined),
+        [RetypeId]: (module: Generated<any, any>) => ({
+          listener: listenerWith(() => Promise.resolve(module)),
+          subscribe: subscribeWith(() => Promise.resolve(module))
+        }),
+        publish: (event) => publishAll([event]),
+        publishAll,
+        end: (reason) => send<never>((done) => ({ _tag: "End", reason, done }))
+      }
+    )
+    return {
+      service,
+      publishGap: (event: QmpEvent) => send<never>((done) => ({ _tag: "Gap", event, done }))
+    }
+  })
 
 /**
  * The registry as a layer: its dispatch fiber lives as long as the layer.

@@ -3,10 +3,10 @@
  * bad input, hang-ups at awkward moments, silence). The real-QEMU suite is in test/qemu/.
  */
 import { describe, expect, it } from "@effect/vitest"
-import { Chunk, Duration, Effect, Either, Exit, Fiber, LogLevel, Option, Stream, TestClock } from "effect"
+import { Chunk, Duration, Effect, Either, Exit, Fiber, LogLevel, Metric, Option, Stream, TestClock } from "effect"
 import * as Net from "node:net"
 import * as Path from "node:path"
-import { EventListener, QmpClient, QmpEvents, QmpMessage } from "../src/index.js"
+import { EventListener, QmpAddress, QmpClient, QmpEvents, QmpMessage, QmpMetrics } from "../src/index.js"
 import * as QmpTestServer from "../src/testing/QmpTestServer.js"
 import { attempt, connect } from "./support/connect.js"
 import { captureLogs } from "./support/logs.js"
@@ -620,6 +620,70 @@ describe("QmpClient (QmpTestServer)", () => {
         expect(Exit.isSuccess(exit)).toBe(true)
         const result = yield* Effect.either(client.executeOob("query-yank"))
         expect(Either.isLeft(result) && result.left._tag).toBe("QmpDisconnected")
+      }))
+  })
+
+  describe("options a fleet uses", () => {
+    it.scopedLive("endRegistry: false leaves the registry open when the connection ends; a later connection feeds it", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make()
+        const events = yield* QmpEvents.make
+        const listener = yield* events.listener("STOP")
+        const first = yield* QmpClient.make(server.address, { endRegistry: false }).pipe(
+          Effect.provideService(QmpEvents.QmpEvents, events)
+        )
+        yield* first.execute("stop")
+        yield* first.disconnect
+        expect(yield* first.closed).toMatchObject({ reason: "Disconnected" })
+        // Still open: it yields what it holds, then waits rather than failing.
+        expect((yield* listener.take).event).toBe("STOP")
+        expect(yield* listener.poll).toEqual(Option.none())
+        const second = yield* QmpClient.make(server.address, { endRegistry: false }).pipe(
+          Effect.provideService(QmpEvents.QmpEvents, events)
+        )
+        yield* second.execute("cont")
+        yield* second.execute("stop")
+        expect((yield* listener.take).event).toBe("STOP")
+      }))
+
+    it.scoped("commandTimeouts: a command's own timeout in place of commandTimeout; a call's timeout first", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.QmpTestServer
+        yield* server.handle("blockdev-add", QmpTestServer.silent)
+        yield* server.handle("slow", QmpTestServer.silent)
+        const client = yield* QmpClient.QmpClient
+        const add = yield* Effect.fork(client.executeUnknown("blockdev-add"))
+        const slow = yield* Effect.fork(client.executeUnknown("slow"))
+        const own = yield* Effect.fork(client.executeUnknown("blockdev-add", {}, { timeout: "1 second" }))
+        for (let i = 0; i < 3; i++) yield* server.nextCommand
+        yield* TestClock.adjust("500 millis")
+        expect(yield* Effect.flip(Fiber.join(slow))).toMatchObject({ _tag: "QmpTimeoutError", timeout: "500ms" })
+        yield* TestClock.adjust("500 millis")
+        expect(yield* Effect.flip(Fiber.join(own))).toMatchObject({ _tag: "QmpTimeoutError", timeout: "1s" })
+        yield* TestClock.adjust("28999 millis")
+        expect(add.unsafePoll()).toBeNull()
+        yield* TestClock.adjust("1 millis")
+        expect(yield* Effect.flip(Fiber.join(add))).toMatchObject({ _tag: "QmpTimeoutError", timeout: "30s" })
+      }).pipe(
+        Effect.provide(
+          QmpTestServer.layerWithClient({}, {
+            commandTimeout: "500 millis",
+            commandTimeouts: { "blockdev-add": "30 seconds" }
+          })
+        )
+      ))
+
+    it.scopedLive("metricTags: the connection's metrics carry them beside its address", () =>
+      Effect.gen(function*() {
+        const { client, server } = yield* connect({}, { metricTags: { vm: "tagged-vm" } })
+        const address = QmpAddress.format(server.address)
+        const received = QmpMetrics.eventsReceived.pipe(
+          Metric.tagged("address", address),
+          Metric.tagged("vm", "tagged-vm")
+        )
+        yield* client.execute("stop")
+        yield* client.execute("cont")
+        expect((yield* Metric.value(received)).count).toBe(2)
       }))
   })
 })

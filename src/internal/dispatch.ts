@@ -53,6 +53,20 @@ export type Request =
     readonly reason: QmpDisconnected
     readonly done: Done
   }
+  | {
+    /** A fleet's gap event: to the listeners that take gaps (the default listener among them) only. */
+    readonly _tag: "Gap"
+    readonly event: QmpEvent
+    readonly done: Done
+  }
+
+/**
+ * Sees every batch once it has been delivered, in the dispatch fiber (a fleet's `all` and its event
+ * counter). It must not throw, and must not keep the fiber long.
+ *
+ * @internal
+ */
+export type Tap = (events: ReadonlyArray<QmpEvent>) => void
 
 /**
  * The registry. Immutable: a change builds a new one (registration is rare, dispatch is hot).
@@ -67,6 +81,8 @@ export interface Registry {
   readonly wildcard: ReadonlyArray<Listener.ListenerState>
   /** For each name, the listeners that name it. */
   readonly byName: ReadonlyMap<string, ReadonlyArray<Listener.ListenerState>>
+  /** The listeners that take gap events. */
+  readonly gaps: ReadonlyArray<Listener.ListenerState>
   readonly ended: QmpDisconnected | undefined
 }
 
@@ -77,8 +93,10 @@ const index = (
 ): Registry => {
   const wildcard: Array<Listener.ListenerState> = []
   const byName = new Map<string, Array<Listener.ListenerState>>()
+  const gaps: Array<Listener.ListenerState> = []
   for (const listener of listeners) {
     const state = Listener.stateOf(listener)
+    if (state.gaps) gaps.push(state)
     if (state.names.size === 0) wildcard.push(state)
     for (const name of state.names) {
       const named = byName.get(name)
@@ -86,7 +104,7 @@ const index = (
       else named.push(state)
     }
   }
-  return { defaultListener, listeners, wildcard, byName, ended }
+  return { defaultListener, listeners, wildcard, byName, gaps, ended }
 }
 
 /** @internal */
@@ -255,13 +273,21 @@ const end = (registry: Registry, reason: QmpDisconnected): Registry => {
   return { ...registry, ended: reason }
 }
 
+/** A gap event goes to the listeners that take gaps, past their names and filters. */
+const deliverGap = (registry: Registry, event: QmpEvent): void => {
+  for (const state of registry.gaps) {
+    if (!Listener.isClosed(state)) Listener.deliver(state, event)
+  }
+}
+
 /** @internal */
-export const handle = (registry: Ref.Ref<Registry>, request: Request): Effect.Effect<void> => {
+export const handle = (registry: Ref.Ref<Registry>, request: Request, tap?: Tap): Effect.Effect<void> => {
   switch (request._tag) {
     case "Publish":
       return Effect.flatMap(Ref.get(registry), (current) => {
         // Once ended, no more events are delivered: listeners have their end marker already.
         const report = current.ended === undefined ? deliverBatch(current, request.events) : undefined
+        if (report !== undefined && tap !== undefined) tap(request.events)
         request.done(Exit.void)
         const drops = reportDrops(current)
         const logs = report === undefined ? undefined : logReport(report)
@@ -282,6 +308,15 @@ export const handle = (registry: Ref.Ref<Registry>, request: Request): Effect.Ef
         Ref.update(registry, (current) => end(current, request.reason)),
         Effect.sync(() => request.done(Exit.void))
       )
+    case "Gap":
+      return Effect.flatMap(Ref.get(registry), (current) => {
+        if (current.ended === undefined) {
+          deliverGap(current, request.event)
+          if (tap !== undefined) tap([request.event])
+        }
+        request.done(Exit.void)
+        return reportDrops(current) ?? Effect.void
+      })
   }
 }
 
@@ -318,10 +353,12 @@ export class Inbox {
  *
  * @internal
  */
-export const run = (registry: Ref.Ref<Registry>, inbox: Inbox): Effect.Effect<never> =>
+export const run = (registry: Ref.Ref<Registry>, inbox: Inbox, tap?: Tap): Effect.Effect<never> =>
   Effect.uninterruptibleMask((restore) =>
     restore(inbox.wait).pipe(
-      Effect.flatMap(() => Effect.forEach(inbox.takeAll(), (request) => handle(registry, request), { discard: true })),
+      Effect.flatMap(() =>
+        Effect.forEach(inbox.takeAll(), (request) => handle(registry, request, tap), { discard: true })
+      ),
       Effect.forever
     )
   )

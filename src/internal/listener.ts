@@ -347,6 +347,8 @@ export interface ListenerState {
   readonly recordsArrivals: boolean
   /** For a typed listener: whether an event's data matches its name's Schema. */
   readonly validator: EventValidator | undefined
+  /** It receives a fleet's gap events, whatever its names and filter. */
+  readonly gaps: boolean
   dropped: number
   /** The part of `dropped` already added to the `qmp_events_dropped` metric. */
   droppedReported: number
@@ -360,6 +362,7 @@ export const makeState = (options: {
   readonly strategy: "sliding" | "dropping"
   readonly historyLimit: number
   readonly validator: EventValidator | undefined
+  readonly gaps: boolean
 }): ListenerState => {
   const history = new History<QmpEvent>(options.historyLimit)
   const recordsArrivals = options.strategy === "dropping" && options.capacity !== Number.POSITIVE_INFINITY
@@ -379,6 +382,7 @@ export const makeState = (options: {
     history,
     recordsArrivals,
     validator: options.validator,
+    gaps: options.gaps,
     dropped: 0,
     droppedReported: 0
   }

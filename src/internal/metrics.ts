@@ -11,6 +11,7 @@
  */
 import * as Metric from "effect/Metric"
 import * as MetricKey from "effect/MetricKey"
+import * as MetricLabel from "effect/MetricLabel"
 
 /** @internal */
 export const eventsReceivedKey = MetricKey.counter("qmp_events_received", {
@@ -32,20 +33,26 @@ export const commandsPendingKey = MetricKey.counter("qmp_commands_pending", {
 const tagged = (
   key: MetricKey.MetricKey.Counter<number>,
   tag: string,
-  value: string
-): Metric.Metric.Counter<number> => Metric.fromMetricKey(MetricKey.tagged(key, tag, value))
+  value: string,
+  more: ReadonlyArray<MetricLabel.MetricLabel> = []
+): Metric.Metric.Counter<number> =>
+  Metric.fromMetricKey(MetricKey.taggedWithLabels(key, [MetricLabel.make(tag, value), ...more]))
 
-/** `qmp_events_received` tagged with a connection's address. @internal */
-export const eventsReceivedAt = (address: string): Metric.Metric.Counter<number> =>
-  tagged(eventsReceivedKey, "address", address)
+/** `qmp_events_received` tagged with a connection's address, and `more` tags. @internal */
+export const eventsReceivedAt = (
+  address: string,
+  more?: ReadonlyArray<MetricLabel.MetricLabel>
+): Metric.Metric.Counter<number> => tagged(eventsReceivedKey, "address", address, more)
 
 /** `qmp_events_dropped` tagged with a listener's label. @internal */
 export const eventsDroppedBy = (listener: string): Metric.Metric.Counter<number> =>
   tagged(eventsDroppedKey, "listener", listener)
 
-/** `qmp_commands_pending` tagged with a connection's address. @internal */
-export const commandsPendingAt = (address: string): Metric.Metric.Counter<number> =>
-  tagged(commandsPendingKey, "address", address)
+/** `qmp_commands_pending` tagged with a connection's address, and `more` tags. @internal */
+export const commandsPendingAt = (
+  address: string,
+  more?: ReadonlyArray<MetricLabel.MetricLabel>
+): Metric.Metric.Counter<number> => tagged(commandsPendingKey, "address", address, more)
 
 /** @internal */
 export const unknownEnumValuesKey = MetricKey.counter("qmp_unknown_enum_values", {

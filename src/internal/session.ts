@@ -29,6 +29,7 @@ import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
+import type * as MetricLabel from "effect/MetricLabel"
 import * as Schema from "effect/Schema"
 import type * as Scope from "effect/Scope"
 import type * as Net from "node:net"
@@ -72,6 +73,8 @@ export interface Session {
    */
   readonly establish: Effect.Effect<boolean>
   readonly disconnect: Effect.Effect<void>
+  /** Ends the connection for `reason` (`disconnect` is `Disconnected`), and returns once that is done. */
+  readonly abort: (reason: QmpDisconnected) => Effect.Effect<void>
   readonly state: ConnectionState
 }
 
@@ -81,6 +84,10 @@ export interface Options {
   readonly socket: Net.Socket
   readonly events: QmpEvents.Service
   readonly maxMessageBytes: number
+  /** Whether the end of an established session ends `events` too (`QmpClient`'s `endRegistry`). */
+  readonly endRegistry: boolean
+  /** Tags added to the connection's metrics, after its `address`. */
+  readonly metricTags: ReadonlyArray<MetricLabel.MetricLabel>
 }
 
 /** Unprocessed batches above which reading pauses, and at or below which it resumes. */
@@ -144,7 +151,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
         call.resume(Exit.fail(new QmpTimeoutError({ command: call.command, timeout: Duration.format(timeout) })))
       }
     })
-    const commandsPending = InternalMetrics.commandsPendingAt(label)
+    const commandsPending = InternalMetrics.commandsPendingAt(label, options.metricTags)
     const calls = new Calls((call) => {
       if (call.deadline !== undefined) deadlines.remove(call.deadline)
       commandsPending.unsafeUpdate(-1, [])
@@ -160,7 +167,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
     // The wire tap: on when debug logs are, decided once for the session, so that the socket callback
     // pays one boolean check per chunk when it is off.
     const tapWire = LogLevel.lessThanEqual(yield* FiberRef.get(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
-    const received = InternalMetrics.eventsReceivedAt(label)
+    const received = InternalMetrics.eventsReceivedAt(label, options.metricTags)
 
     const reader = new Reader({
       maxMessageBytes: options.maxMessageBytes,
@@ -204,7 +211,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
         )
         return Effect.logDebug("QMP session ended").pipe(
           Effect.annotateLogs("reason", reason.message),
-          Effect.zipRight(left._tag === "Running" ? events.end(reason) : Effect.void),
+          Effect.zipRight(left._tag === "Running" && options.endRegistry ? events.end(reason) : Effect.void),
           Effect.zipRight(state.disconnected)
         )
       })
@@ -453,10 +460,13 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       })
     }
 
-    const disconnect: Effect.Effect<void> = Effect.suspend(() => {
-      if (state.ended === undefined) reader.end(new QmpDisconnected({ reason: "Disconnected" }))
-      return Effect.asVoid(state.closed)
-    })
+    const abort = (reason: QmpDisconnected): Effect.Effect<void> =>
+      Effect.suspend(() => {
+        if (state.ended === undefined) reader.end(reason)
+        return Effect.asVoid(state.closed)
+      })
+
+    const disconnect: Effect.Effect<void> = Effect.suspend(() => abort(new QmpDisconnected({ reason: "Disconnected" })))
 
     // Closing the scope disconnects: pending calls fail and listeners end before the fibers stop.
     yield* Effect.addFinalizer(() => Effect.ignore(Effect.timeout(disconnect, Duration.seconds(10))))
@@ -466,6 +476,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       call,
       establish: state.run,
       disconnect,
+      abort,
       state
     }
   })
