@@ -69,6 +69,26 @@ export class QmpConnectError extends Schema.TaggedError<QmpConnectError>("effect
 }
 
 /**
+ * A `QmpFleet` could not tell where a VM's QMP socket is: its `resolve` failed (the `cause`), or
+ * gave something that is not a `QmpAddress`.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class QmpResolveError extends Schema.TaggedError<QmpResolveError>("effect-qmp/QmpResolveError")(
+  "QmpResolveError",
+  {
+    vm: Schema.String,
+    cause: Schema.optional(Schema.Defect)
+  }
+) {
+  readonly [TypeId]: TypeId = TypeId
+  override get message(): string {
+    return `Cannot tell where the QMP socket of VM ${JSON.stringify(this.vm)} is: ${causeMessage(this.cause)}`
+  }
+}
+
+/**
  * The server is not a QMP server we can talk to: its greeting is not QMP, or it refused
  * `qmp_capabilities`.
  *
@@ -304,6 +324,7 @@ export type ExecuteError = QmpExecuteError | QmpTimeoutError | QmpProtocolError 
  */
 export type QmpError =
   | QmpConnectError
+  | QmpResolveError
   | QmpNegotiationError
   | QmpExecuteError
   | QmpTimeoutError

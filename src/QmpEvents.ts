@@ -196,8 +196,13 @@ const registryClosed = (): QmpDisconnected =>
  */
 export interface Registry {
   readonly service: Service
-  /** Delivers a gap event to the listeners that take gaps (the default listener among them). */
-  readonly publishGap: (event: QmpEvent) => Effect.Effect<void>
+  /**
+   * Delivers the gap event that `take` gives, if any, to the listeners that take gaps (the default
+   * listener among them). `take` runs in the same synchronous step as the hand-off to the dispatch
+   * fiber: of two fibers racing to publish one pending gap, the one that takes it has it in line
+   * before anything the other publishes next.
+   */
+  readonly publishGap: (take: () => QmpEvent | undefined) => Effect.Effect<void>
 }
 
 /**
@@ -258,18 +263,22 @@ export const makeRegistry = (options: RegistryOptions): Effect.Effect<Registry, 
 
     // Hands a request to the dispatch fiber and waits until it has been carried out. A sender that is
     // interrupted while it waits leaves its request to be carried out all the same.
-    const send = <E>(request: (done: Dispatch.Done<E>) => Dispatch.Request): Effect.Effect<void, E> =>
+    // `request` may make no request (`undefined`): the sender then returns at once.
+    const send = <E>(request: (done: Dispatch.Done<E>) => Dispatch.Request | undefined): Effect.Effect<void, E> =>
       Effect.async<void, E>((resume) => {
         // Checked and enqueued in one synchronous step: the finalizer cannot close the inbox in between
         // and leave this request where nobody takes it.
         if (!closed) {
-          inbox.offer(request(resume))
+          const req = request(resume)
+          if (req === undefined) return resume(Exit.void)
+          inbox.offer(req)
           return
         }
         let result: Exit.Exit<void, E> = Exit.void
         const req = request((exit) => {
           result = exit
         })
+        if (req === undefined) return resume(Exit.void)
         resume(Effect.zipRight(Dispatch.handle(registry, req, tap), Effect.suspend(() => result)))
       })
 
@@ -328,7 +337,11 @@ export const makeRegistry = (options: RegistryOptions): Effect.Effect<Registry, 
     )
     return {
       service,
-      publishGap: (event: QmpEvent) => send<never>((done) => ({ _tag: "Gap", event, done }))
+      publishGap: (take: () => QmpEvent | undefined) =>
+        send<never>((done) => {
+          const event = take()
+          return event === undefined ? undefined : { _tag: "Gap", event, done }
+        })
     }
   })
 

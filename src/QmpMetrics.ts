@@ -1,8 +1,10 @@
 /**
  * The metrics effect-qmp keeps, as Effect `Metric`s: read them with `Metric.value`, or export them
  * with any Effect metrics exporter (OpenTelemetry, Prometheus). Connection metrics carry an
- * `address` tag (`unix:/path` or `tcp:host:port`), listener metrics a `listener` tag (its names, or
- * `(default)` for the default listener).
+ * `address` tag (`unix:/path` or `tcp:host:port`), and a `QmpFleet`'s connections a `vm` tag too;
+ * listener metrics a `listener` tag (its names, or `(default)` for the default listener); the
+ * metrics of a fleet's VMs (`vmConnected`, `vmReconnects`, `vmUnresponsive`, `pingLatency`) a `vm`
+ * tag.
  *
  * @since 0.1.0
  */
@@ -12,7 +14,11 @@ import {
   eventsDroppedKey,
   eventsReceivedKey,
   eventsRejectedKey,
-  unknownEnumValuesKey
+  pingLatencyKey,
+  unknownEnumValuesKey,
+  vmConnectedKey,
+  vmReconnectsKey,
+  vmUnresponsiveKey
 } from "./internal/metrics.js"
 
 /**
@@ -58,3 +64,37 @@ export const eventsRejected: Metric.Metric.Counter<number> = Metric.fromMetricKe
  * @category metrics
  */
 export const unknownEnumValues: Metric.Metric.Counter<number> = Metric.fromMetricKey(unknownEnumValuesKey)
+
+/**
+ * 1 while a `QmpFleet`'s VM has a QMP connection, 0 while it has none (a gap, or gone). Tagged
+ * with `vm`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const vmConnected: Metric.Metric.Gauge<number> = Metric.fromMetricKey(vmConnectedKey)
+
+/**
+ * Connections a `QmpFleet` restored after a gap. Tagged with `vm`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const vmReconnects: Metric.Metric.Counter<number> = Metric.fromMetricKey(vmReconnectsKey)
+
+/**
+ * Liveness pings of a `QmpFleet` that got no answer within `ping.timeout`: each recycled its VM's
+ * connection. Tagged with `vm`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const vmUnresponsive: Metric.Metric.Counter<number> = Metric.fromMetricKey(vmUnresponsiveKey)
+
+/**
+ * The round trip of a `QmpFleet`'s liveness pings, in milliseconds. Tagged with `vm`.
+ *
+ * @since 0.1.0
+ * @category metrics
+ */
+export const pingLatency: Metric.Metric.Histogram<number> = Metric.fromMetricKey(pingLatencyKey)

@@ -70,6 +70,14 @@ export * as QmpClient from "./QmpClient.js"
 export * as QemuProcess from "./QemuProcess.js"
 
 /**
+ * Many VMs from one process: a keyed, ref-counted set of connections that reconnect, with
+ * registries that outlive them, gap events, liveness pings and `all` events tagged by VM.
+ *
+ * @since 0.1.0
+ */
+export * as QmpFleet from "./QmpFleet.js"
+
+/**
  * A generated module against the QEMU it talks to: what was added, removed or changed.
  *
  * @since 0.1.0

@@ -5,9 +5,16 @@
  * @internal
  */
 
-/** The message of a thrown value or an error's cause; `""` for none. */
-export const causeMessage = (cause: unknown): string =>
-  cause instanceof Error ? cause.message : cause === undefined ? "" : String(cause)
+/** The message of a thrown value or an error's cause (an object's `message`, or its JSON); `""` for none. */
+export const causeMessage = (cause: unknown): string => {
+  if (cause instanceof Error) return cause.message
+  if (cause === undefined) return ""
+  if (typeof cause === "object" && cause !== null) {
+    const message = (cause as { readonly message?: unknown }).message
+    return typeof message === "string" ? message : render(cause)
+  }
+  return String(cause)
+}
 
 /** A text cut to `max` characters, saying how long it was. */
 export const preview = (text: string, max = 200): string =>

@@ -10,6 +10,7 @@
  * @internal
  */
 import * as Metric from "effect/Metric"
+import * as MetricBoundaries from "effect/MetricBoundaries"
 import * as MetricKey from "effect/MetricKey"
 import * as MetricLabel from "effect/MetricLabel"
 
@@ -69,3 +70,38 @@ export const eventsRejectedKey = MetricKey.counter("qmp_events_rejected", {
 /** `qmp_events_rejected` tagged with the event's name. @internal */
 export const eventsRejectedOf = (event: string): Metric.Metric.Counter<number> =>
   tagged(eventsRejectedKey, "event", event)
+
+/** @internal */
+export const vmConnectedKey = MetricKey.gauge("qmp_vm_connected", {
+  description: "1 while a fleet's VM has a QMP connection, 0 during a gap"
+})
+
+/** @internal */
+export const vmReconnectsKey = MetricKey.counter("qmp_vm_reconnects", {
+  description: "Connections a fleet restored after a gap",
+  incremental: true
+})
+
+/** @internal */
+export const vmUnresponsiveKey = MetricKey.counter("qmp_vm_unresponsive", {
+  description: "Liveness pings that got no answer in time: the connection was recycled",
+  incremental: true
+})
+
+/** @internal */
+export const pingLatencyKey = MetricKey.histogram(
+  "qmp_ping_latency_ms",
+  MetricBoundaries.exponential({ start: 0.25, factor: 2, count: 16 }),
+  "The round trip of a fleet's liveness pings, in milliseconds"
+)
+
+/** The metrics of one VM of a fleet, tagged with its id, made once. @internal */
+export const vmMetrics = (vm: string) => {
+  const tag = [MetricLabel.make("vm", vm)]
+  return {
+    connected: Metric.fromMetricKey(MetricKey.taggedWithLabels(vmConnectedKey, tag)),
+    reconnects: Metric.fromMetricKey(MetricKey.taggedWithLabels(vmReconnectsKey, tag)),
+    unresponsive: Metric.fromMetricKey(MetricKey.taggedWithLabels(vmUnresponsiveKey, tag)),
+    pingLatency: Metric.fromMetricKey(MetricKey.taggedWithLabels(pingLatencyKey, tag))
+  }
+}
