@@ -120,6 +120,8 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
     const registry = yield* QmpEvents.makeRegistry({ defaultListener: options.defaultListener, tap: options.tap })
     const state = yield* SubscriptionRef.make<Runstate>(Runstate.Connecting())
     const first = yield* Deferred.make<QmpClient.Service, ConnectError>()
+    // Why the VM is gone, once it is (a Deferred, not a Stream of the state: cheap to hold per VM).
+    const goneReason = yield* Deferred.make<QmpDisconnected>()
     // Connections live in a scope of their own, so that letting go of the VM stops the supervisor
     // before any connection closes (a connection that ends would otherwise be reconnected).
     const connections = yield* Scope.make()
@@ -182,6 +184,7 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
         return set(Runstate.Gone({ reason })).pipe(
           Effect.zipRight(Metric.set(metrics.connected, 0)),
           Effect.zipRight(registry.service.end(reason)),
+          Effect.zipRight(Deferred.succeed(goneReason, reason)),
           Effect.as(true)
         )
       })
@@ -289,11 +292,7 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
       changes: state.changes.pipe(Stream.map(toClientRunstate), Stream.changes)
     }
 
-    const closed: Effect.Effect<QmpDisconnected> = state.changes.pipe(
-      Stream.filterMap((s) => s._tag === "Gone" ? Option.some(s.reason) : Option.none()),
-      Stream.runHead,
-      Effect.map(Option.getOrThrow)
-    )
+    const closed: Effect.Effect<QmpDisconnected> = Deferred.await(goneReason)
 
     const client: QmpClient.Service = retype(
       Object.defineProperties({

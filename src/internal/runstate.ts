@@ -13,6 +13,7 @@
  * @internal
  */
 import * as Data from "effect/Data"
+import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
@@ -55,12 +56,17 @@ const toRunstate = (phase: Phase): Option.Option<Runstate> =>
 export class ConnectionState {
   private constructor(
     private phase: Phase,
-    private readonly ref: SubscriptionRef.SubscriptionRef<Phase>
+    private readonly ref: SubscriptionRef.SubscriptionRef<Phase>,
+    // Completed with the reason once disconnected. A fleet waits on `closed` for each of its
+    // thousand connections: a Deferred costs one waiter, where a Stream of `changes` costs a
+    // subscription and its channel fibers for as long as the connection lasts.
+    private readonly done: Deferred.Deferred<QmpDisconnected>
   ) {}
 
-  static readonly make: Effect.Effect<ConnectionState> = Effect.map(
+  static readonly make: Effect.Effect<ConnectionState> = Effect.zipWith(
     SubscriptionRef.make<Phase>(Phase.AwaitingGreeting()),
-    (ref) => new ConnectionState(Phase.AwaitingGreeting(), ref)
+    Deferred.make<QmpDisconnected>(),
+    (ref, done) => new ConnectionState(Phase.AwaitingGreeting(), ref, done)
   )
 
   /** The first message will be QEMU's greeting. */
@@ -117,9 +123,13 @@ export class ConnectionState {
   }
 
   /** The end has been carried out: calls settled, listeners ended. */
-  readonly disconnected: Effect.Effect<boolean> = this.transition((phase) =>
-    phase._tag === "Disconnecting" ? Phase.Disconnected({ reason: phase.reason }) : undefined
-  )
+  readonly disconnected: Effect.Effect<boolean> = Effect.uninterruptible(Effect.tap(
+    this.transition((phase) =>
+      phase._tag === "Disconnecting" ? Phase.Disconnected({ reason: phase.reason }) : undefined
+    ),
+    (changed) =>
+      changed && this.phase._tag === "Disconnected" ? Deferred.succeed(this.done, this.phase.reason) : Effect.void
+  ))
 
   /** What users see: the current state. */
   readonly get: Effect.Effect<Runstate> = Effect.sync(() => Option.getOrElse(toRunstate(this.phase), Runstate.Running))
@@ -131,10 +141,6 @@ export class ConnectionState {
 
   /** Waits until the connection is disconnected, and gives the reason. */
   get closed(): Effect.Effect<QmpDisconnected> {
-    return this.ref.changes.pipe(
-      Stream.filterMap((phase) => phase._tag === "Disconnected" ? Option.some(phase.reason) : Option.none()),
-      Stream.runHead,
-      Effect.map(Option.getOrThrow)
-    )
+    return Deferred.await(this.done)
   }
 }
