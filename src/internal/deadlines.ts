@@ -4,7 +4,10 @@
  * call, more than the rest of a call costs.
  *
  * A command's deadline goes into a min-heap (and out again when its reply comes); one keeper fiber
- * sleeps until the earliest deadline and expires what is due. Most commands share the connection's `commandTimeout`, so a new deadline
+ * sleeps until the earliest deadline and expires what is due. The keeper runs only while there are
+ * deadlines: it is started by the first `add` and stops when it wakes to an empty heap, so that an
+ * idle connection holds no fiber for it (a fiber costs some 5 KB, and a fleet holds a thousand idle
+ * connections). Most commands share the connection's `commandTimeout`, so a new deadline
  * is rarely the earliest: the keeper is woken early only then, and otherwise wakes once per timeout.
  * The keeper sleeps on the fiber's `Clock`, so that `TestClock` drives command timeouts in tests.
  *
@@ -15,6 +18,8 @@
 import * as Clock from "effect/Clock"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Fiber from "effect/Fiber"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 
 /**
@@ -37,9 +42,20 @@ export class Deadlines<A> {
   /** The deadline the keeper sleeps until; `Infinity` while it waits for one. */
   private target = Number.POSITIVE_INFINITY
   private wake: (() => void) | undefined = undefined
+  private rang = false
 
-  /** `expire` is called once for each deadline that passes before it is removed. */
-  constructor(private readonly now: () => number, private readonly expire: (deadline: Deadline<A>) => void) {}
+  /** Whether a keeper runs now. */
+  private running = false
+
+  /**
+   * `expire` is called once for each deadline that passes before it is removed; `start` runs the
+   * keeper when a deadline comes while none runs (without it, the keeper is the caller's to run).
+   */
+  constructor(
+    private readonly now: () => number,
+    private readonly expire: (deadline: Deadline<A>) => void,
+    private readonly start?: (keeper: Effect.Effect<void>) => void
+  ) {}
 
   get size(): number {
     return this.heap.length
@@ -55,7 +71,11 @@ export class Deadlines<A> {
     }
     this.heap.push(deadline)
     this.up(deadline.index)
-    if (deadline.at < this.target) this.ring()
+    if (!this.running && this.start !== undefined) {
+      this.running = true
+      this.target = deadline.at
+      this.start(this.keeper)
+    } else if (deadline.at < this.target) this.ring()
     return deadline
   }
 
@@ -75,7 +95,9 @@ export class Deadlines<A> {
   private ring(): void {
     const wake = this.wake
     this.wake = undefined
-    if (wake !== undefined) wake()
+    // A keeper that has not begun to wait yet finds the ring when it does.
+    if (wake === undefined) this.rang = true
+    else wake()
   }
 
   /** Expires every deadline that has passed; the earliest that has not, if any. */
@@ -91,18 +113,36 @@ export class Deadlines<A> {
 
   /** Waits until `add` rings, for a deadline earlier than the current target. */
   private readonly rung: Effect.Effect<void> = Effect.async<void>((resume) => {
+    if (this.rang) {
+      this.rang = false
+      return resume(Effect.void)
+    }
     this.wake = () => resume(Effect.void)
     return Effect.sync(() => {
       this.wake = undefined
     })
   })
 
-  /** The keeper: forked once per connection, for its lifetime. */
-  readonly keeper: Effect.Effect<never> = Effect.suspend(() => {
-    this.target = this.expireDue()
-    if (this.target === Number.POSITIVE_INFINITY) return this.rung
-    return Effect.raceFirst(Clock.sleep(Duration.millis(Math.max(0, this.target - this.now()))), this.rung)
-  }).pipe(Effect.forever)
+  /**
+   * The keeper: sleeps until the earliest deadline (or until an earlier one is added), expires what
+   * is due, and so on until the heap is empty; then it ends, unless nobody would start it again (no
+   * `start`), in which case it waits for the next deadline. It starts by waiting, so that a keeper
+   * started inside `add` expires nothing before `add` has returned.
+   */
+  readonly keeper: Effect.Effect<void> = Effect.suspend(() => {
+    // The earliest deadline now: one added since the last step included, so its ring can go.
+    this.rang = false
+    this.target = this.heap.length > 0 ? this.heap[0].at : Number.POSITIVE_INFINITY
+    const wait = this.target === Number.POSITIVE_INFINITY ?
+      this.rung :
+      Effect.raceFirst(Clock.sleep(Duration.millis(Math.max(0, this.target - this.now()))), this.rung)
+    return Effect.map(wait, () => {
+      this.target = this.expireDue()
+      if (this.target !== Number.POSITIVE_INFINITY || this.start === undefined) return true
+      this.running = false
+      return false
+    })
+  }).pipe(Effect.repeat({ while: (more) => more }), Effect.asVoid)
 
   private up(index: number): void {
     const heap = this.heap
@@ -138,8 +178,8 @@ export class Deadlines<A> {
 }
 
 /**
- * The deadlines of one connection, with their keeper forked in the current scope, on the current
- * `Clock`.
+ * The deadlines of one connection, on the current `Clock`: their keeper runs, while there are
+ * deadlines, with the current fiber's services, and is interrupted when the scope closes.
  *
  * @internal
  */
@@ -148,7 +188,19 @@ export const make = <A>(
 ): Effect.Effect<Deadlines<A>, never, Scope.Scope> =>
   Effect.gen(function*() {
     const clock = yield* Effect.clock
-    const deadlines = new Deadlines<A>(() => clock.unsafeCurrentTimeMillis(), expire)
-    yield* Effect.forkScoped(Effect.interruptible(deadlines.keeper))
-    return deadlines
+    const runtime = yield* Effect.runtime<never>()
+    const run = Runtime.runFork(runtime)
+    let keeper: Fiber.RuntimeFiber<void> | undefined
+    let closed = false
+    yield* Effect.addFinalizer(() =>
+      Effect.suspend(() => {
+        closed = true
+        return keeper === undefined ? Effect.void : Fiber.interrupt(keeper)
+      })
+    )
+    return new Deadlines<A>(() => clock.unsafeCurrentTimeMillis(), expire, (effect) => {
+      // At once, in this step: under TestClock its first sleep is then registered before the clock
+      // can move.
+      if (!closed) keeper = run(Effect.interruptible(effect), { immediate: true })
+    })
   })
