@@ -20,17 +20,15 @@
  *
  *     node --import tsx bench/blastServer.ts --socket /tmp/blast.sock
  */
-import { spawn as spawnProcess } from "node:child_process"
 import * as fs from "node:fs"
 import * as net from "node:net"
-import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath } from "node:url"
 import { parseArgs } from "node:util"
-import { isMain, root } from "./workload.js"
+import { isMain, root, spawnServer } from "./workload.js"
 
 /** The greeting of QEMU 7.2 as Debian 12 ships it, byte for byte. */
-const greeting = "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, " +
+export const greeting = "{\"QMP\": {\"version\": {\"qemu\": {\"micro\": 22, \"minor\": 2, \"major\": 7}, " +
   "\"package\": \"Debian 1:7.2+dfsg-7+deb12u18+b3\"}, \"capabilities\": [\"oob\"]}}\r\n"
 
 /** Ten event names with the data QEMU 7.2 sends with them (as `publish.ts`; STOP and RESUME carry none). */
@@ -70,13 +68,13 @@ export const eventLine = (i: number, seconds: number): string => {
     `"event": "${kind.name}"${data === undefined ? "" : `, "data": ${data}`}}\r\n`
 }
 
-interface Block {
+export interface Block {
   readonly bytes: Buffer
   /** `ends[k]`: the byte length of the first `k` events of the block. */
   readonly ends: ReadonlyArray<number>
 }
 
-const buildBlock = (): Block => {
+export const buildBlock = (): Block => {
   const seconds = Math.floor(Date.now() / 1000)
   const lines: Array<string> = []
   const ends: Array<number> = [0]
@@ -96,7 +94,7 @@ export const meanEventBytes = (): number => {
   return block.bytes.length / blockEvents
 }
 
-const drained = (socket: net.Socket): Promise<void> =>
+export const drained = (socket: net.Socket): Promise<void> =>
   new Promise((resolve) => {
     const done = () => {
       socket.off("drain", done)
@@ -108,7 +106,7 @@ const drained = (socket: net.Socket): Promise<void> =>
   })
 
 /** Writes `count` events, block after block, waiting for `drain` whenever the socket is full. */
-const blast = async (socket: net.Socket, block: Block, count: number): Promise<void> => {
+export const blast = async (socket: net.Socket, block: Block, count: number): Promise<void> => {
   for (let remaining = count; remaining > 0 && !socket.destroyed;) {
     const n = Math.min(remaining, blockEvents)
     remaining -= n
@@ -118,7 +116,7 @@ const blast = async (socket: net.Socket, block: Block, count: number): Promise<v
   }
 }
 
-const reply = (socket: net.Socket, id: unknown, body: string): void => {
+export const reply = (socket: net.Socket, id: unknown, body: string): void => {
   if (socket.destroyed) return
   socket.write(`${body}${id === undefined ? "" : `, "id": ${JSON.stringify(id)}`}}\r\n`)
 }
@@ -199,34 +197,10 @@ export interface BlastServer {
 const script = path.relative(root, fileURLToPath(import.meta.url))
 
 /** Starts a blast server in a child process, on a socket in a fresh temporary directory. */
-export const spawn = (): Promise<BlastServer> =>
-  new Promise((resolve, reject) => {
-    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-qmp-bench-"))
-    const socketPath = path.join(dir, "blast.sock")
-    const args = ["--import", "tsx", script, "--socket", socketPath, "--remove-dir", dir]
-    const child = spawnProcess(process.execPath, args, {
-      cwd: root,
-      stdio: ["pipe", "pipe", "inherit"]
-    })
-    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
-    const close = async () => {
-      // Closing its standard input stops it; it cannot outlive us either way.
-      child.stdin.end()
-      await exited
-      fs.rmSync(dir, { recursive: true, force: true })
-    }
-    let output = ""
-    child.stdout.setEncoding("utf8")
-    child.stdout.on("data", (text: string) => {
-      output += text
-      if (output.includes("\n")) resolve({ socketPath, pid: child.pid!, close })
-    })
-    child.once("error", reject)
-    child.once("exit", (code) => {
-      fs.rmSync(dir, { recursive: true, force: true })
-      reject(new Error(`the blast server exited with ${code} before it listened`))
-    })
-  })
+export const spawn = async (): Promise<BlastServer> => {
+  const server = await spawnServer(script, (dir) => ["--socket", path.join(dir, "blast.sock"), "--remove-dir", dir])
+  return { socketPath: path.join(server.dir, "blast.sock"), pid: server.pid, close: server.close }
+}
 
 if (isMain(import.meta.url)) {
   const { values } = parseArgs({

@@ -1,17 +1,19 @@
 /**
  * The benchmarks of effect-qmp: `npm run bench` (2 to 4 minutes here), or `npm run bench -- --quick`
  * (under a minute, smaller and fewer runs); `-- --only NAME` runs one workload (publish, end-to-end,
- * startup). Numbers only: nothing is asserted. `bench/README.md` says
+ * round-trip, startup, fleet). Numbers only: nothing is asserted. `bench/README.md` says
  * what each workload measures and shows a full run.
  *
  * Prints the machine and the exact command, then runs each workload: `publish.ts` (the registry
- * alone), `endToEnd.ts` (a QMP socket into `QmpClient`) and `startup.ts` (the start-up of
- * `qmp exec` on a real QEMU, beside `node -e 0` and socat). A workload runs each of its configurations
+ * alone), `endToEnd.ts` (a QMP socket into `QmpClient`), `roundTrip.ts` (`execute` on a real QEMU),
+ * `startup.ts` (the start-up of `qmp exec` on a real QEMU, beside `node -e 0` and socat) and
+ * `fleet.ts` (a `QmpFleet` of 1 000 VMs served from another process). A workload runs each of its configurations
  * in a fresh child process (see `workload.ts`). To add one, write a module like these and list it below.
  */
 import * as os from "node:os"
 import { parseArgs } from "node:util"
 import { workload as endToEnd } from "./endToEnd.js"
+import { workload as fleet } from "./fleet.js"
 import { workload as publish } from "./publish.js"
 import { workload as roundTrip } from "./roundTrip.js"
 import { workload as startup } from "./startup.js"
@@ -19,7 +21,7 @@ import { formatMiB, formatSeconds } from "./stats.js"
 import type { Options, Workload } from "./workload.js"
 
 /** The workloads by name, in the order they run (`--only NAME` runs one). */
-const all: Record<string, Workload> = { publish, "end-to-end": endToEnd, "round-trip": roundTrip, startup }
+const all: Record<string, Workload> = { publish, "end-to-end": endToEnd, "round-trip": roundTrip, startup, fleet }
 
 const args = process.argv.slice(2)
 const { values } = parseArgs({

@@ -8,6 +8,8 @@
  * `reportResult` (one JSON line on stdout).
  */
 import { spawn } from "node:child_process"
+import * as fs from "node:fs"
+import * as os from "node:os"
 import * as path from "node:path"
 import { fileURLToPath, pathToFileURL } from "node:url"
 
@@ -88,3 +90,43 @@ export const collectGarbage = (): void => {
   const gc = (globalThis as { gc?: () => void }).gc
   if (gc !== undefined) gc()
 }
+
+/** A benchmark's server running in a child process, with a temporary directory of its own. */
+export interface ChildServer {
+  readonly dir: string
+  /** The server's process id. */
+  readonly pid: number
+  /** Stops the server and removes its directory. */
+  readonly close: () => Promise<void>
+}
+
+/**
+ * Starts `script` (relative to the root) in a child process with the arguments `args` gives for a
+ * fresh temporary directory, and waits for its first line on stdout (it prints one when it listens).
+ * Closing its standard input stops it: it cannot outlive this process either way.
+ */
+export const spawnServer = (script: string, args: (dir: string) => ReadonlyArray<string>): Promise<ChildServer> =>
+  new Promise((resolve, reject) => {
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), "effect-qmp-bench-"))
+    const child = spawn(process.execPath, ["--import", "tsx", script, ...args(dir)], {
+      cwd: root,
+      stdio: ["pipe", "pipe", "inherit"]
+    })
+    const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()))
+    const close = async () => {
+      child.stdin.end()
+      await exited
+      fs.rmSync(dir, { recursive: true, force: true })
+    }
+    let output = ""
+    child.stdout.setEncoding("utf8")
+    child.stdout.on("data", (text: string) => {
+      output += text
+      if (output.includes("\n")) resolve({ dir, pid: child.pid!, close })
+    })
+    child.once("error", reject)
+    child.once("exit", (code) => {
+      fs.rmSync(dir, { recursive: true, force: true })
+      reject(new Error(`${script} exited with ${code} before it listened`))
+    })
+  })
