@@ -59,7 +59,8 @@ export class QmpConnectError extends Schema.TaggedError<QmpConnectError>("effect
         return `Cannot connect to QMP at ${where}: no answer within the connect timeout`
       case "NoGreeting":
         return `Connected to ${where} but QEMU sent no greeting within the connect timeout: ` +
-          `another client probably holds this QMP socket (QEMU serves one client per socket)`
+          `another client probably holds this QMP socket (QEMU serves one client per socket), ` +
+          `or it is a guest agent's socket (the agent never greets: use GuestAgent, or qmp --agent)`
       case "Closed":
         return `Connected to ${where} but the server closed the connection before greeting`
       case "Unknown":
@@ -84,7 +85,7 @@ export class QmpNegotiationError
   readonly [TypeId]: TypeId = TypeId
   override get message(): string {
     return this.reason === "BadGreeting"
-      ? `The server's greeting is not a QMP greeting: ${this.detail}`
+      ? `The server's first message is not a QMP greeting: ${this.detail}`
       : `The server refused capability negotiation: ${this.detail}`
   }
 }

@@ -20,6 +20,10 @@
  *
  * A line's length is counted without its terminator (`\n`, or the `\r\n` that QEMU sends).
  *
+ * `resync` (the guest agent's resynchronisation) drops the partial line and every byte up to the next
+ * 0xFF, which the agent sends before its answer to `guest-sync-delimited`: a byte that UTF-8 never
+ * holds, so that what follows it starts afresh, whatever came before.
+ *
  * @internal
  */
 
@@ -33,12 +37,15 @@ export interface Sink {
 
 const LF = 0x0a
 const CR = 0x0d
+const SENTINEL = 0xff
 
 /** @internal */
 export class LineFramer {
   private parts: Array<Buffer> = []
   private partBytes = 0
   private stopped = false
+  /** Dropping every byte up to the next 0xFF (`resync`). */
+  private skipping = false
 
   constructor(readonly maxBytes: number, private readonly sink: Sink) {}
 
@@ -58,8 +65,21 @@ export class LineFramer {
     this.partBytes = 0
   }
 
+  /** Drops the partial line and every byte up to the next 0xFF, which is dropped too. */
+  resync(): void {
+    this.parts = []
+    this.partBytes = 0
+    this.skipping = true
+  }
+
   push(chunk: Buffer): void {
     if (this.stopped) return
+    if (this.skipping) {
+      const sentinel = chunk.indexOf(SENTINEL)
+      if (sentinel === -1) return
+      this.skipping = false
+      chunk = chunk.subarray(sentinel + 1)
+    }
     let start = 0
     if (this.partBytes > 0) {
       // The partial line ends at the first newline of this chunk, if there is one.

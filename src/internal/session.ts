@@ -164,6 +164,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
 
     const reader = new Reader({
       maxMessageBytes: options.maxMessageBytes,
+      framing: "auto",
       tapWire,
       highWater,
       lowWater,
@@ -215,7 +216,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       if (decoded._tag === "Right") {
         return Effect.zipRight(state.greeted, Deferred.succeed(greeting, decoded.right))
       }
-      const detail = `${explain(QmpMessage.Greeting, message)} in ${render(message)}`
+      const detail = `it sent ${render(message)} (${explain(QmpMessage.Greeting, message)})`
       return terminate(
         new QmpDisconnected({ reason: "ProtocolError", detail: `the greeting is not QMP: ${detail}` }),
         undefined,
@@ -322,7 +323,14 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
           }
         // falls through: the switch above returns in every case
         case "Fatal":
-          return terminate(new QmpDisconnected({ reason: "ProtocolError", detail: item.error.message }), item.error)
+          return terminate(
+            new QmpDisconnected({ reason: "ProtocolError", detail: item.error.message }),
+            item.error,
+            // What the server sent in place of a greeting, named.
+            state.awaitingGreeting && item.seen !== undefined ?
+              new QmpNegotiationError({ reason: "BadGreeting", detail: `it sent ${item.seen}` }) :
+              undefined
+          )
         case "End":
           return terminate(item.reason)
       }

@@ -1,5 +1,5 @@
 /**
- * The line framer, checked against a reference splitter that sees the whole input at once: whatever
+ * The line framer (and, below, the framer of a pretty monitor), checked against a reference splitter that sees the whole input at once: whatever
  * the chunks the bytes arrive in, the framer hands on the same lines, and rejects a line as too long
  * exactly when the reference does.
  *
@@ -10,7 +10,9 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
+import type { Sink } from "../../src/internal/framer.js"
 import { LineFramer } from "../../src/internal/framer.js"
+import { JsonFramer } from "../../src/internal/jsonFramer.js"
 
 interface Framed {
   readonly lines: ReadonlyArray<string>
@@ -162,4 +164,119 @@ describe("LineFramer", () => {
       })
     }
   })
+})
+
+/**
+ * The framer of a pretty monitor, against a reference that knows where each message is: whatever the
+ * chunks, it hands on each message's text whole (a pretty one over many lines), and rejects a message
+ * as too long exactly when the reference does: a message of more than `maxBytes`, from its first byte
+ * to its last, or a partial one at the end that already holds more.
+ */
+describe("JsonFramer", () => {
+  interface Messages {
+    readonly texts: ReadonlyArray<string>
+    readonly separators: ReadonlyArray<string>
+    readonly partial: string
+  }
+
+  const referenceJson = ({ partial, texts }: Messages, maxBytes: number): Framed => {
+    const lines: Array<string> = []
+    for (const text of texts) {
+      if (bytesOf(text) > maxBytes) return { lines, tooLong: true }
+      lines.push(text)
+    }
+    return { lines, tooLong: bytesOf(partial) > maxBytes }
+  }
+
+  const frameJson = (chunks: ReadonlyArray<Buffer>, maxBytes: number): Framed => {
+    const lines: Array<string> = []
+    let rejections = 0
+    const framer = new JsonFramer(maxBytes, {
+      line: (text) => {
+        lines.push(text)
+        return true
+      },
+      tooLong: (bytes) => {
+        expect(bytes).toBeGreaterThan(maxBytes)
+        rejections++
+      }
+    })
+    for (const chunk of chunks) {
+      framer.push(chunk)
+      expect(framer.pendingBytes).toBeLessThanOrEqual(maxBytes)
+    }
+    expect(rejections).toBeLessThanOrEqual(1)
+    return { lines, tooLong: rejections === 1 }
+  }
+
+  /** A message: an object or an array, pretty as QEMU's pretty monitor writes it, or compact. */
+  const message = fc.tuple(
+    fc.oneof(
+      fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }),
+      fc.array(fc.jsonValue({ maxDepth: 2 }), { maxLength: 4 })
+    ),
+    fc.boolean()
+  ).map(([value, pretty]) => pretty ? JSON.stringify(value, null, 4).replaceAll("\n", "\r\n") : JSON.stringify(value))
+
+  const messages = fc.record({
+    texts: fc.array(message, { maxLength: 5 }),
+    separators: fc.array(fc.constantFrom("\r\n", "\n", "", " ", "\r\n\r\n", "\t"), { minLength: 6, maxLength: 6 }),
+    // The start of one more message, cut anywhere before its end.
+    partial: fc.tuple(message, fc.nat()).map(([text, cut]) => text.slice(0, cut % text.length))
+  }).map((m) => ({ ...m, partial: m.partial.trimStart() }))
+
+  const textOf = ({ partial, separators, texts }: Messages): string =>
+    texts.map((text, i) => separators[i] + text).join("") + separators[5] + partial
+
+  it.prop(
+    "frames as the reference does, whatever the chunks",
+    [messages, fc.integer({ min: 1, max: 300 }), fc.array(fc.nat({ max: 2_000 }), { maxLength: 12 })],
+    ([m, maxBytes, cuts]) => {
+      expect(frameJson(chunked(textOf(m), cuts), maxBytes)).toEqual(referenceJson(m, maxBytes))
+    },
+    { fastCheck: { numRuns: 2_000 } }
+  )
+
+  it.prop(
+    "a chunk per byte",
+    [messages],
+    ([m]) => {
+      const text = textOf(m)
+      expect(frameJson(chunked(text, Array.from({ length: bytesOf(text) }, (_, i) => i)), 10_000))
+        .toEqual(referenceJson(m, 10_000))
+    },
+    { fastCheck: { numRuns: 300 } }
+  )
+
+  it("QEMU's pretty greeting and reply; brackets and quotes in strings; something that is not JSON, to its line's end", () => {
+    const text =
+      "{\r\n    \"QMP\": {\r\n        \"capabilities\": [\r\n            \"oob\"\r\n        ]\r\n    }\r\n}\r\n" +
+      "{\r\n    \"return\": {\r\n    }\r\n}\r\n{\"a\": \"}]\\\"{\"}\r\nSSH-2.0-OpenSSH\r\n"
+    const expected = {
+      lines: [
+        "{\r\n    \"QMP\": {\r\n        \"capabilities\": [\r\n            \"oob\"\r\n        ]\r\n    }\r\n}",
+        "{\r\n    \"return\": {\r\n    }\r\n}",
+        "{\"a\": \"}]\\\"{\"}",
+        "SSH-2.0-OpenSSH"
+      ],
+      tooLong: false
+    }
+    expect(frameJson(chunked(text, []), 1_000)).toEqual(expected)
+    for (let i = 1; i < text.length; i += 7) expect(frameJson(chunked(text, [i, i + 3]), 1_000)).toEqual(expected)
+  })
+})
+
+describe("resync, for the guest agent", () => {
+  for (const make of [(sink: Sink) => new LineFramer(100, sink), (sink: Sink) => new JsonFramer(100, sink)]) {
+    const name = make({ line: () => true, tooLong: () => {} }).constructor.name
+    it(`${name} drops the partial message and every byte up to the next 0xFF`, () => {
+      const lines: Array<string> = []
+      const framer = make({ line: (text) => lines.push(text) > 0, tooLong: () => {} })
+      framer.push(Buffer.from("{\"return\": \"stale\"}\n{\"return\": \"par"))
+      framer.resync()
+      framer.push(Buffer.from("tial\"}\n{\"stale\": 1}\n"))
+      framer.push(Buffer.from([0x7b, 0xff, ...Buffer.from("{\"return\": 42}\n{\"return\": {}}\n")]))
+      expect(lines).toEqual(["{\"return\": \"stale\"}", "{\"return\": 42}", "{\"return\": {}}"])
+    })
+  }
 })
