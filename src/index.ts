@@ -62,6 +62,14 @@ export * as QmpClient from "./QmpClient.js"
 export * as QemuProcess from "./QemuProcess.js"
 
 /**
+ * The QEMU guest agent (`qemu-ga`): QMP without a greeting, resynchronised with
+ * `guest-sync-delimited`, one command at a time.
+ *
+ * @since 0.1.0
+ */
+export * as GuestAgent from "./GuestAgent.js"
+
+/**
  * The metrics effect-qmp keeps: events received and dropped, commands pending.
  *
  * @since 0.1.0

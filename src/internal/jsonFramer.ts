@@ -40,8 +40,6 @@ export class JsonFramer {
   private depth = 0
   private inString = false
   private escaped = false
-  /** Dropping every byte up to the next 0xFF (`resync`). */
-  private skipping = false
 
   constructor(readonly maxBytes: number, private readonly sink: Sink) {}
 
@@ -54,14 +52,6 @@ export class JsonFramer {
     return this.stopped
   }
 
-  /** Drops the partial message and every byte up to the next 0xFF, which is dropped too. */
-  resync(): void {
-    this.parts = []
-    this.partBytes = 0
-    this.mode = 0
-    this.skipping = true
-  }
-
   /** Ignores every later byte and drops the partial message. */
   stop(): void {
     this.stopped = true
@@ -71,12 +61,6 @@ export class JsonFramer {
 
   push(chunk: Buffer): void {
     if (this.stopped) return
-    if (this.skipping) {
-      const sentinel = chunk.indexOf(0xff)
-      if (sentinel === -1) return
-      this.skipping = false
-      chunk = chunk.subarray(sentinel + 1)
-    }
     // Where the current message starts in this chunk (0 when it started in an earlier one).
     let start = 0
     for (let i = 0; i < chunk.length; i++) {

@@ -59,10 +59,10 @@ export interface Batch {
 export interface Options {
   readonly maxMessageBytes: number
   /**
-   * `"auto"`: lines, or brackets when the first bytes are a pretty monitor's; `"lines"`: lines
-   * always (the guest agent, which never greets).
+   * `"auto"`: lines, or brackets when the first bytes are a pretty monitor's; `"agent"`: the guest
+   * agent's lines, which a 0xFF byte may interrupt (it never greets).
    */
-  readonly framing: "auto" | "lines"
+  readonly framing: "auto" | "agent"
   /** Keep each chunk's text on its batch, for the debug wire tap. */
   readonly tapWire: boolean
   /** Unprocessed batches above which the socket is paused. */
@@ -104,7 +104,7 @@ export class Reader {
         })
       }
     }
-    this.framer = new LineFramer(options.maxMessageBytes, this.sink)
+    this.framer = new LineFramer(options.maxMessageBytes, this.sink, options.framing === "agent")
   }
 
   /** The socket's data callback. */
@@ -145,7 +145,7 @@ export class Reader {
    * agent sends before its answer to `guest-sync-delimited`, and the partial message before it.
    */
   resync(): void {
-    this.framer.resync()
+    if (this.framer instanceof LineFramer) this.framer.resync()
   }
 
   /**

@@ -266,17 +266,48 @@ describe("JsonFramer", () => {
   })
 })
 
-describe("resync, for the guest agent", () => {
-  for (const make of [(sink: Sink) => new LineFramer(100, sink), (sink: Sink) => new JsonFramer(100, sink)]) {
-    const name = make({ line: () => true, tooLong: () => {} }).constructor.name
-    it(`${name} drops the partial message and every byte up to the next 0xFF`, () => {
-      const lines: Array<string> = []
-      const framer = make({ line: (text) => lines.push(text) > 0, tooLong: () => {} })
-      framer.push(Buffer.from("{\"return\": \"stale\"}\n{\"return\": \"par"))
-      framer.resync()
-      framer.push(Buffer.from("tial\"}\n{\"stale\": 1}\n"))
-      framer.push(Buffer.from([0x7b, 0xff, ...Buffer.from("{\"return\": 42}\n{\"return\": {}}\n")]))
-      expect(lines).toEqual(["{\"return\": \"stale\"}", "{\"return\": 42}", "{\"return\": {}}"])
-    })
+describe("LineFramer for the guest agent: 0xFF sentinels", () => {
+  const agentFrame = (chunks: ReadonlyArray<Buffer | ReadonlyArray<number> | "resync">) => {
+    const lines: Array<string> = []
+    const framer = new LineFramer(100, { line: (text) => lines.push(text) > 0, tooLong: () => {} }, true)
+    for (const chunk of chunks) {
+      if (chunk === "resync") framer.resync()
+      else framer.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk))
+    }
+    return lines
   }
+
+  it("a 0xFF ends the partial line before it (ÿ in UTF-8 is not one), and belongs to no line", () => {
+    expect(agentFrame([Buffer.from("{\"a\": 1"), [0xff], Buffer.from("{\"b\": 2}\n\u00ff"), [0xff, 0x7b, 0x7d, 0x0a]]))
+      .toEqual(["{\"b\": 2}", "{}"])
+  })
+
+  it("resync drops every byte up to the next 0xFF, and the partial line", () => {
+    expect(agentFrame([
+      Buffer.from("{\"return\": \"stale\"}\n{\"return\": \"par"),
+      "resync",
+      Buffer.from("tial\"}\n{\"stale\": 1}\n"),
+      [0x7b, 0xff, ...Buffer.from("{\"return\": 42}\n{\"return\": {}}\n")]
+    ])).toEqual(["{\"return\": \"stale\"}", "{\"return\": 42}", "{\"return\": {}}"])
+  })
+
+  it.prop(
+    "without 0xFF, frames as the plain line framer does",
+    [input],
+    ([{ cuts, maxBytes, text }]) => {
+      const chunks = chunked(text, cuts)
+      const plain: Array<string> = []
+      const agent: Array<string> = []
+      const sink = (lines: Array<string>): Sink => ({ line: (line) => lines.push(line) > 0, tooLong: () => {} })
+      const a = new LineFramer(maxBytes, sink(plain))
+      const b = new LineFramer(maxBytes, sink(agent), true)
+      for (const chunk of chunks) {
+        a.push(chunk)
+        b.push(chunk)
+      }
+      expect(agent).toEqual(plain)
+      expect(b.isStopped).toBe(a.isStopped)
+    },
+    { fastCheck: { numRuns: 500 } }
+  )
 })
