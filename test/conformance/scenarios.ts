@@ -49,6 +49,15 @@ export const awaitEvent = (event: string, data: Record<string, unknown> = {}): S
     message.json?.event === event && Object.entries(data).every(([key, value]) => message.json.data?.[key] === value)
 })
 
+/** Waits for the reply with this id. */
+export const awaitReply = (id: unknown): Step => ({
+  _tag: "Await",
+  what: `the reply with id ${JSON.stringify(id)}`,
+  matches: (message: Received) =>
+    message.json !== null && typeof message.json === "object" && message.json.id === id &&
+    (Object.hasOwn(message.json, "return") || Object.hasOwn(message.json, "error"))
+})
+
 export const end: Step = { _tag: "End" }
 
 const MiB = 1024 * 1024

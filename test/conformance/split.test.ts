@@ -11,7 +11,7 @@ import * as QmpTestServer from "../../src/testing/QmpTestServer.js"
 import { describeQemu } from "../support/qemu.js"
 import { normalise } from "./normalise.js"
 import { startQemu } from "./qemu.js"
-import { cmd, raw } from "./scenarios.js"
+import { awaitReply, cmd, raw } from "./scenarios.js"
 import type { Step } from "./transcript.js"
 import { record } from "./transcript.js"
 
@@ -52,8 +52,10 @@ const cutsOf = (length: number) => fc.array(fc.integer({ min: 1, max: Math.max(1
 const stepsOf = (text: string, cuts: ReadonlyArray<number>): ReadonlyArray<Step> => [
   cmd("qmp_capabilities"),
   raw(text, 0, cuts),
-  // Anything left unfinished at the end of the input is ended by this message's first byte.
-  cmd("query-status", undefined, { id: "end" })
+  // Anything left unfinished at the end of the input is ended by this message's first byte, and its
+  // reply comes after every reply to the input.
+  raw(JSON.stringify({ execute: "query-status", id: "end" }), 0),
+  awaitReply("end")
 ]
 
 const cases = fc.sample(input, { numRuns: 12, seed: 13 })

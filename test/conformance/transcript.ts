@@ -149,7 +149,10 @@ export const record = (
             })
           ).then(() => new Promise<void>((resume) => setImmediate(resume))),
         Promise.resolve()
-      )
+      ).then(() => {
+        // The quiet period counts from the last write too: an answer to it may be on its way.
+        lastData = Date.now()
+      })
     }
 
     const run = async () => {
