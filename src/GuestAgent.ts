@@ -5,8 +5,8 @@
  * or, for tests, a Unix socket of its own (`qemu-ga --method unix-listen --path ...`).
  *
  * The agent speaks QMP without a greeting, capability negotiation or events, one command at a time,
- * on a channel that may hold stale bytes from a client before (or from a command that timed out). So,
- * as its documentation describes, the connection resynchronises:
+ * on a channel that may hold stale bytes from a client before (or from a command that timed out). So
+ * the connection resynchronises, the way the agent's `guest-sync-delimited` is meant to be used:
  *
  * - at connect, and after every command that timed out, it writes a 0xFF byte (which ends whatever
  *   partial input the agent holds) and `guest-sync-delimited` with a random number;
@@ -32,7 +32,7 @@
  * ```
  *
  * This is what QEMU's Python client does with `await_greeting=False, negotiate=False`, plus the
- * resynchronisation that libvirt and Proxmox perform.
+ * resynchronisation.
  *
  * @since 0.1.0
  */

@@ -9,17 +9,19 @@
  * Framing: QEMU writes one message per line (`LineFramer`), unless its monitor is pretty
  * (`pretty=on`): then each message spans many lines, and `JsonFramer` counts brackets. The first
  * bytes tell which: a pretty greeting begins with `{` alone on its line. The choice is made once, on
- * the first chunk, so that the default path pays one boolean check per chunk for it. The reader knows nothing
- * of the protocol's state: the processing fiber decides what a message means (the first one is the
- * greeting). The processing fiber
- * hands a batch's events to `QmpEvents.publishAll` and waits for it before it completes any reply of
- * that batch: that is how an event sent before a command's return reaches every listener before that
- * command's `execute` completes.
+ * the first chunk, so that the default path pays one boolean check per chunk for it. The guest agent
+ * never greets: its lines may be interrupted by a 0xFF (`resync`).
+ *
+ * The reader knows nothing of the protocol's state: the processing fiber decides what a message
+ * means (the first one is the greeting). The processing fiber hands a batch's events to
+ * `QmpEvents.publishAll` and waits for it before it completes any reply of that batch: that is how an
+ * event sent before a command's return reaches every listener before that command's `execute`
+ * completes.
  *
  * Flow control: the reader counts the batches that were handed on but not processed yet. When they
  * exceed `highWater` it pauses the socket (the peer then waits, and the kernel's buffers fill), and
  * it resumes reading once processing has caught up. The unprocessed input is thus bounded by a few
- * chunks, plus one partial line of at most `maxMessageBytes`.
+ * chunks, plus one partial message of at most `maxMessageBytes`.
  *
  * The state here is mutable and touched only by the socket callback and by the processing fiber
  * (through `processed` and `stop`), never concurrently: JavaScript runs one callback at a time.

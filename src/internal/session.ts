@@ -160,7 +160,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
     const { address, events, socket: raw } = options
     const agent = options.mode === "agent"
     const label = formatAddress(address)
-    const annotations = { module: options.mode === "agent" ? "GuestAgent" : "QmpClient", address: label }
+    const annotations = { module: agent ? "GuestAgent" : "QmpClient", address: label }
     const state = yield* ConnectionState.make
     // The agent never greets: its session starts where a QMP one starts negotiating.
     if (agent) yield* state.greeted

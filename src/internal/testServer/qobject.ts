@@ -49,7 +49,7 @@ export type QValue = null | boolean | string | QNum | QDict | ReadonlyArray<QVal
 
 const encoder = new TextEncoder()
 
-/** tdb's hash, as QEMU's `qdict.c` computes it, over the key's UTF-8 bytes, in unsigned 32-bit arithmetic. */
+/** The hash of QEMU's dictionaries (tdb's), over the key's UTF-8 bytes, in unsigned 32-bit arithmetic. */
 const tdbHash = (key: string): number => {
   const bytes = encoder.encode(key)
   let value = Math.imul(0x238F13AF, bytes.length) >>> 0
