@@ -20,10 +20,8 @@
  *
  * A line's length is counted without its terminator (`\n`, or the `\r\n` that QEMU sends).
  *
- * For the guest agent (`sentinels`), a 0xFF byte ends whatever partial line came before it, and is
- * part of no line: the agent sends one before its answer to `guest-sync-delimited`, a byte that UTF-8
- * never holds, so that what follows it starts afresh whatever came before. `resync` then drops
- * every byte up to the next 0xFF. The default path does not look for 0xFF.
+ * The guest agent's lines are framed by `SentinelFramer` (`sentinelFramer.ts`), around this one: the
+ * default path does not look for its 0xFF bytes.
  *
  * @internal
  */
@@ -38,17 +36,14 @@ export interface Sink {
 
 const LF = 0x0a
 const CR = 0x0d
-const SENTINEL = 0xff
 
 /** @internal */
 export class LineFramer {
   private parts: Array<Buffer> = []
   private partBytes = 0
   private stopped = false
-  /** Dropping every byte up to the next 0xFF (`resync`). */
-  private skipping = false
 
-  constructor(readonly maxBytes: number, private readonly sink: Sink, private readonly sentinels = false) {}
+  constructor(readonly maxBytes: number, private readonly sink: Sink) {}
 
   /** Bytes of the partial line held so far. */
   get pendingBytes(): number {
@@ -66,34 +61,14 @@ export class LineFramer {
     this.partBytes = 0
   }
 
-  /** With `sentinels`: drops the partial line and every byte up to the next 0xFF, which is dropped too. */
-  resync(): void {
+  /** Drops the partial line: what follows starts a new one. */
+  dropPartial(): void {
     this.parts = []
     this.partBytes = 0
-    this.skipping = true
   }
 
   push(chunk: Buffer): void {
     if (this.stopped) return
-    if (this.sentinels) return this.pushSentinels(chunk)
-    this.pushLines(chunk)
-  }
-
-  /** The guest agent's bytes: each 0xFF drops the partial line before it (and, after `resync`, all before it). */
-  private pushSentinels(chunk: Buffer): void {
-    let from = 0
-    for (let at = chunk.indexOf(SENTINEL); at !== -1; at = chunk.indexOf(SENTINEL, from)) {
-      if (!this.skipping) this.pushLines(chunk.subarray(from, at))
-      if (this.stopped) return
-      this.parts = []
-      this.partBytes = 0
-      this.skipping = false
-      from = at + 1
-    }
-    if (!this.skipping) this.pushLines(from === 0 ? chunk : chunk.subarray(from))
-  }
-
-  private pushLines(chunk: Buffer): void {
     let start = 0
     if (this.partBytes > 0) {
       // The partial line ends at the first newline of this chunk, if there is one.

@@ -10,7 +10,7 @@
  * (`pretty=on`): then each message spans many lines, and `JsonFramer` counts brackets. The first
  * bytes tell which: a pretty greeting begins with `{` alone on its line. The choice is made once, on
  * the first chunk, so that the default path pays one boolean check per chunk for it. The guest agent
- * never greets: its lines may be interrupted by a 0xFF (`resync`).
+ * never greets: its lines may be interrupted by a 0xFF (`SentinelFramer`, and `resync`).
  *
  * The reader knows nothing of the protocol's state: the processing fiber decides what a message
  * means (the first one is the greeting). The processing fiber hands a batch's events to
@@ -36,6 +36,7 @@ import { causeMessage, preview } from "./describe.js"
 import type { Sink } from "./framer.js"
 import { LineFramer } from "./framer.js"
 import { JsonFramer } from "./jsonFramer.js"
+import { SentinelFramer } from "./sentinelFramer.js"
 
 /** @internal */
 export type Item =
@@ -81,7 +82,7 @@ export interface Options {
 
 /** @internal */
 export class Reader {
-  private framer: LineFramer | JsonFramer
+  private framer: LineFramer | JsonFramer | SentinelFramer
   private readonly sink: Sink
   /** The framing is not chosen yet: `held` keeps the first bytes until it is. */
   private detecting: boolean
@@ -106,7 +107,9 @@ export class Reader {
         })
       }
     }
-    this.framer = new LineFramer(options.maxMessageBytes, this.sink, options.framing === "agent")
+    this.framer = options.framing === "agent" ?
+      new SentinelFramer(options.maxMessageBytes, this.sink) :
+      new LineFramer(options.maxMessageBytes, this.sink)
   }
 
   /** The socket's data callback. */
@@ -147,7 +150,7 @@ export class Reader {
    * agent sends before its answer to `guest-sync-delimited`, and the partial message before it.
    */
   resync(): void {
-    if (this.framer instanceof LineFramer) this.framer.resync()
+    if (this.framer instanceof SentinelFramer) this.framer.resync()
   }
 
   /**

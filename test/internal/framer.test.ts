@@ -13,6 +13,7 @@ import { FastCheck as fc } from "effect"
 import type { Sink } from "../../src/internal/framer.js"
 import { LineFramer } from "../../src/internal/framer.js"
 import { JsonFramer } from "../../src/internal/jsonFramer.js"
+import { SentinelFramer } from "../../src/internal/sentinelFramer.js"
 
 interface Framed {
   readonly lines: ReadonlyArray<string>
@@ -266,10 +267,10 @@ describe("JsonFramer", () => {
   })
 })
 
-describe("LineFramer for the guest agent: 0xFF sentinels", () => {
+describe("SentinelFramer, for the guest agent: lines, and 0xFF", () => {
   const agentFrame = (chunks: ReadonlyArray<Buffer | ReadonlyArray<number> | "resync">) => {
     const lines: Array<string> = []
-    const framer = new LineFramer(100, { line: (text) => lines.push(text) > 0, tooLong: () => {} }, true)
+    const framer = new SentinelFramer(100, { line: (text) => lines.push(text) > 0, tooLong: () => {} })
     for (const chunk of chunks) {
       if (chunk === "resync") framer.resync()
       else framer.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk))
@@ -300,7 +301,7 @@ describe("LineFramer for the guest agent: 0xFF sentinels", () => {
       const agent: Array<string> = []
       const sink = (lines: Array<string>): Sink => ({ line: (line) => lines.push(line) > 0, tooLong: () => {} })
       const a = new LineFramer(maxBytes, sink(plain))
-      const b = new LineFramer(maxBytes, sink(agent), true)
+      const b = new SentinelFramer(maxBytes, sink(agent))
       for (const chunk of chunks) {
         a.push(chunk)
         b.push(chunk)
