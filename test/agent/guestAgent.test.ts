@@ -66,7 +66,7 @@ describeAgent("GuestAgent on a real qemu-ga", () => {
       yield* leave("{\"execute\": \"guest-ping\", \"arguments\": {\"text\": \"never ended")
       const agent = yield* GuestAgent.make({ path }, { connectTimeout: "10 seconds" })
       expect(yield* agent.execute("guest-ping")).toEqual({})
-      // The agent serves one client at a time.
+      // The agent serves one client at a time: this one leaves first.
       yield* agent.disconnect
       yield* leave("[[[[{\"a\": ")
       const again = yield* GuestAgent.make({ path })

@@ -58,18 +58,25 @@ export interface Agent {
   readonly pid: number
   /** Sends a signal to the agent (SIGSTOP and SIGCONT make it hang and go on). */
   readonly signal: (signal: NodeJS.Signals) => Effect.Effect<void>
-  /** Writes `bytes` from a client of its own, then hangs up: what a client before ours left behind. */
+  /**
+   * Writes `bytes` from a client of its own, then hangs up, and waits until the agent is done with
+   * that client: what a client before ours left behind.
+   */
   readonly leave: (bytes: string) => Effect.Effect<void>
 }
 
-const connectable = (path: string): Promise<boolean> =>
+/**
+ * Connects, writes `bytes`, ends, and waits until the agent has closed the connection too: `true`
+ * once that is done, `false` if nothing listens yet. The agent serves one client at a time and keeps
+ * a backlog of one: a client that does not wait for the agent to be done with the one before may be
+ * refused (EAGAIN).
+ */
+const visit = (path: string, bytes = ""): Promise<boolean> =>
   new Promise((resolve) => {
-    const probe = Net.createConnection({ path })
-    probe.once("connect", () => {
-      probe.destroy()
-      resolve(true)
-    })
-    probe.once("error", () => resolve(false))
+    const socket = Net.createConnection({ path })
+    socket.once("connect", () => socket.end(bytes))
+    socket.once("error", () => resolve(false))
+    socket.once("close", (hadError) => resolve(!hadError))
   })
 
 /** A `qemu-ga` for the current scope, killed when it closes. */
@@ -99,7 +106,7 @@ export const startAgent: Effect.Effect<Agent, never, Scope.Scope> = Effect.gen(f
   )
   // The socket accepts once the agent listens.
   yield* Effect.promise(async () => {
-    for (let attempt = 0; attempt < 400 && !(await connectable(path)); attempt++) {
+    for (let attempt = 0; attempt < 400 && !(await visit(path)); attempt++) {
       await new Promise((resume) => setTimeout(resume, 25))
     }
   })
@@ -107,11 +114,6 @@ export const startAgent: Effect.Effect<Agent, never, Scope.Scope> = Effect.gen(f
     path,
     pid: child.pid!,
     signal: (signal) => Effect.sync(() => void child.kill(signal)),
-    leave: (bytes) =>
-      Effect.async<void>((resume) => {
-        const socket = Net.createConnection({ path })
-        socket.on("error", () => resume(Effect.void))
-        socket.once("connect", () => socket.end(bytes, () => resume(Effect.void)))
-      })
+    leave: (bytes) => Effect.asVoid(Effect.promise(() => visit(path, bytes)))
   }
 })
