@@ -77,6 +77,14 @@ export * as QemuProcess from "./QemuProcess.js"
 export * as SchemaCheck from "./SchemaCheck.js"
 
 /**
+ * The QEMU guest agent (`qemu-ga`): QMP without a greeting, resynchronised with
+ * `guest-sync-delimited`, one command at a time.
+ *
+ * @since 0.1.0
+ */
+export * as GuestAgent from "./GuestAgent.js"
+
+/**
  * The metrics effect-qmp keeps: events received, dropped and rejected, commands pending, unknown enum values.
  *
  * @since 0.1.0

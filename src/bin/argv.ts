@@ -42,7 +42,7 @@ const connection: Record<string, Kind> = { "--socket": "value", "--tcp": "value"
 const aliases: Record<string, string> = { "-v": "--verbose" }
 
 const specs: Record<Invocation["command"], Record<string, Kind>> = {
-  exec: { ...connection, "--args": "value", "--timeout": "value", "--oob": "flag" },
+  exec: { ...connection, "--args": "value", "--timeout": "value", "--oob": "flag", "--agent": "flag" },
   events: {
     ...connection,
     "--name": "values",
@@ -144,6 +144,7 @@ export const parse = (argv: ReadonlyArray<string>): Invocation | undefined => {
           args: one(parsed, "--args"),
           timeout: one(parsed, "--timeout"),
           oob: parsed.flags.has("--oob"),
+          agent: parsed.flags.has("--agent"),
           command: name,
           params
         }

@@ -91,6 +91,12 @@ const connectionOptions = {
   )
 }
 
+const agentOption = Options.boolean("agent").pipe(
+  Options.withDescription(
+    "Talk to the QEMU guest agent (qemu-ga) at the socket: no greeting, resynchronised with guest-sync-delimited."
+  )
+)
+
 const matchOption = Options.text("match").pipe(
   Options.withDescription(
     "Only events whose data has this field (key=value, as for exec; dotted keys reach into objects). Repeatable."
@@ -130,6 +136,7 @@ export const makeCommand = (handlers: Handlers) => {
       oob: Options.boolean("oob").pipe(
         Options.withDescription("Run the command out of band (exec-oob), for the commands that allow it.")
       ),
+      agent: agentOption,
       command: Args.text({ name: "COMMAND" }).pipe(Args.withDescription("The QMP command, e.g. query-status.")),
       params: Args.text({ name: "key=value" }).pipe(
         Args.withDescription(
@@ -200,7 +207,8 @@ export const makeCommand = (handlers: Handlers) => {
     "shell",
     {
       ...connectionOptions,
-      history: optionalText("history", "FILE", "The history file (default ~/.qmp_history).")
+      history: optionalText("history", "FILE", "The history file (default ~/.qmp_history)."),
+      agent: agentOption
     },
     handlers.shell
   ).pipe(CliCommand.withDescription(

@@ -1,5 +1,6 @@
 /**
- * `qmp exec COMMAND [key=value ...]`: runs one command and prints its return as JSON.
+ * `qmp exec COMMAND [key=value ...]`: runs one command and prints its return as JSON; with `--agent`,
+ * on the QEMU guest agent.
  *
  * @since 0.1.0
  */
@@ -8,6 +9,7 @@ import type * as Option from "effect/Option"
 import * as Arguments from "./arguments.js"
 import type { ConnectionOptions } from "./connection.js"
 import { withConnection } from "./connection.js"
+import { usage } from "./errors.js"
 import * as Output from "./output.js"
 
 /**
@@ -20,6 +22,8 @@ export interface Config extends ConnectionOptions {
   readonly args: Option.Option<string>
   readonly timeout: Option.Option<string>
   readonly oob: boolean
+  /** Talk to the guest agent (`qemu-ga`) rather than QEMU's monitor. */
+  readonly agent: boolean
   readonly command: string
   readonly params: ReadonlyArray<string>
 }
@@ -35,9 +39,19 @@ export const run = (config: Config) =>
     const name = yield* Arguments.commandName(config.command)
     const args = yield* Arguments.commandArguments(config.params, config.args)
     const timeout = yield* Arguments.optionalDuration("timeout", config.timeout)
+    const options = timeout === undefined ? {} : { commandTimeout: timeout }
+    if (config.agent) {
+      if (config.oob) return yield* usage("--oob: the guest agent has no out-of-band execution")
+      const Agent = yield* Effect.promise(() => import("./agent.js"))
+      return yield* Agent.withAgent(
+        config,
+        options,
+        (agent) => Effect.flatMap(agent.execute(name, args), (result) => Output.line(Output.json(result)))
+      )
+    }
     yield* withConnection(
       config,
-      timeout === undefined ? {} : { commandTimeout: timeout },
+      options,
       () => Effect.void,
       (qmp) =>
         (config.oob ? qmp.executeOobUnknown : qmp.executeUnknown)(name, args).pipe(

@@ -11,6 +11,9 @@
  * return, or `{"error":{"class":...,"desc":...}}` as QEMU gives it); it goes on after a failure and
  * exits with 1 if any command failed.
  *
+ * With `--agent`, the same shell talks to the QEMU guest agent (`qemu-ga`): commands complete from
+ * `guest-info`, and there are no events to show.
+ *
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
@@ -23,9 +26,11 @@ import * as Fs from "node:fs"
 import * as Os from "node:os"
 import * as Path from "node:path"
 import * as Readline from "node:readline"
+import type * as GuestAgent from "../GuestAgent.js"
 import { format as formatAddress } from "../QmpAddress.js"
-import * as QmpClient from "../QmpClient.js"
-import * as QmpEvents from "../QmpEvents.js"
+import type * as QmpClient from "../QmpClient.js"
+import type { ExecuteError, QmpDisconnected } from "../QmpError.js"
+import type * as QmpEvents from "../QmpEvents.js"
 import type * as QmpMessage from "../QmpMessage.js"
 import type { ConnectionOptions } from "./connection.js"
 import { withConnection } from "./connection.js"
@@ -107,14 +112,86 @@ interface SchemaEntry {
   readonly members?: ReadonlyArray<{ readonly name: string }>
 }
 
+/**
+ * What the shell talks to: QEMU's monitor or the guest agent.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Target {
+  /** What the first line says it is connected to. */
+  readonly banner: Effect.Effect<string>
+  readonly prompt: string
+  readonly execute: (command: string, args?: QmpMessage.JsonObject) => Effect.Effect<unknown, ExecuteError>
+  readonly closed: Effect.Effect<QmpDisconnected>
+  /** Command names (and argument names) for Tab. */
+  readonly vocabulary: Effect.Effect<Vocabulary>
+  /** Where events come from, to show them as they arrive (the guest agent has none). */
+  readonly events: QmpEvents.Service | undefined
+  /** The command that ends the VM, which the shell asks about first. */
+  readonly quit: string | undefined
+}
+
+/**
+ * QEMU's monitor as the shell's target.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const qmpTarget = (qmp: QmpClient.Service, events: QmpEvents.Service): Target => {
+  const { major, micro, minor } = qmp.greeting.QMP.version.qemu
+  return {
+    banner: Effect.succeed(`QEMU ${major}.${minor}.${micro} at ${formatAddress(qmp.address)}`),
+    prompt: "(QEMU) ",
+    execute: (command, args) => qmp.executeUnknown(command, args),
+    closed: qmp.closed,
+    vocabulary: vocabulary(qmp.executeUnknown),
+    events,
+    quit: "quit"
+  }
+}
+
+/**
+ * The guest agent as the shell's target: its commands from `guest-info`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const agentTarget = (agent: GuestAgent.Service): Target => {
+  const info = agent.execute("guest-info").pipe(
+    Effect.map((info) => info as { readonly version?: string; readonly supported_commands?: ReadonlyArray<any> }),
+    Effect.orElseSucceed(() => ({ version: undefined, supported_commands: undefined })),
+    Effect.cached,
+    Effect.runSync
+  )
+  return {
+    banner: Effect.map(
+      info,
+      (i) => `the guest agent${i.version === undefined ? "" : ` ${i.version}`} at ${formatAddress(agent.address)}`
+    ),
+    prompt: "(QGA) ",
+    execute: (command, args) => agent.execute(command, args),
+    closed: agent.closed,
+    vocabulary: Effect.map(info, (i) => ({
+      commands: (i.supported_commands ?? [])
+        .filter((c) => c?.enabled === true && typeof c.name === "string")
+        .map((c) => c.name as string)
+        .sort(),
+      argumentsOf: new Map()
+    })),
+    events: undefined,
+    quit: undefined
+  }
+}
+
 /** Reads the vocabulary from `query-commands` and `query-qmp-schema`; what fails stays empty. */
-const vocabulary = (qmp: QmpClient.Service): Effect.Effect<Vocabulary> =>
+const vocabulary = (execute: QmpClient.Service["executeUnknown"]): Effect.Effect<Vocabulary> =>
   Effect.gen(function*() {
-    const commands = yield* qmp.executeUnknown("query-commands").pipe(
+    const commands = yield* execute("query-commands").pipe(
       Effect.map((list) => (list as ReadonlyArray<{ readonly name: string }>).map((c) => c.name).sort()),
       Effect.orElseSucceed(() => [] as ReadonlyArray<string>)
     )
-    const schema = yield* qmp.executeUnknown("query-qmp-schema").pipe(
+    const schema = yield* execute("query-qmp-schema").pipe(
       Effect.map((entries) => entries as ReadonlyArray<SchemaEntry>),
       Effect.orElseSucceed(() => [] as ReadonlyArray<SchemaEntry>)
     )
@@ -165,24 +242,21 @@ const loadHistory = (file: string): Array<string> => {
 }
 
 /**
- * Runs the shell on the connection in context, until the input ends (Ctrl-D), `quit` is confirmed,
- * or the connection ends. Gives the number of commands that failed when reading a script (0 on a
- * terminal, where a person saw each result).
+ * Runs the shell on `target`, until the input ends (Ctrl-D), `quit` is confirmed, or the connection
+ * ends. Gives the number of commands that failed when reading a script (0 on a terminal, where a
+ * person saw each result).
  *
  * @since 0.1.0
  * @category constructors
  */
-export const run = (
-  options: Options = {}
-): Effect.Effect<number, never, QmpClient.QmpClient | QmpEvents.QmpEvents | Scope.Scope> =>
+export const run = (target: Target, options: Options = {}): Effect.Effect<number, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const qmp = yield* QmpClient.QmpClient
-    const events = yield* QmpEvents.QmpEvents
+    const { events } = target
     const input = options.input ?? process.stdin
     const output = options.output ?? process.stdout
     const interactive = options.interactive ?? (process.stdin.isTTY === true && process.stdout.isTTY === true)
     const historyFile = options.historyFile ?? defaultHistoryFile()
-    const words = interactive ? yield* vocabulary(qmp) : emptyVocabulary
+    const words = interactive ? yield* target.vocabulary : emptyVocabulary
 
     const rl = yield* Effect.acquireRelease(
       Effect.sync(() =>
@@ -190,7 +264,7 @@ export const run = (
           input,
           output: interactive ? output : undefined,
           terminal: interactive,
-          prompt: "(QEMU) ",
+          prompt: target.prompt,
           history: interactive ? loadHistory(historyFile) : [],
           historySize,
           removeHistoryDuplicates: true,
@@ -223,17 +297,19 @@ export const run = (
       })
 
     if (interactive) {
-      const { major, micro, minor } = qmp.greeting.QMP.version.qemu
       yield* print(
-        `Connected to QEMU ${major}.${minor}.${micro} at ${formatAddress(qmp.address)}. ` +
-          `Tab completes, Ctrl-D leaves (QEMU keeps running).`
+        `Connected to ${yield* target.banner}. Tab completes, Ctrl-D leaves (${
+          events === undefined ? "the agent" : "QEMU"
+        } keeps running).`
       )
-      const listener = yield* events.listener()
-      yield* listener.stream.pipe(
-        Stream.runForEach((event) => printAbove(dim(Output.prettyEvent(event)))),
-        Effect.ignore,
-        Effect.forkScoped
-      )
+      if (events !== undefined) {
+        const listener = yield* events.listener()
+        yield* listener.stream.pipe(
+          Stream.runForEach((event) => printAbove(dim(Output.prettyEvent(event)))),
+          Effect.ignore,
+          Effect.forkScoped
+        )
+      }
     }
 
     // A question answered by a line, or by the end of the input (Ctrl-D), which answers "no".
@@ -255,7 +331,7 @@ export const run = (
       // The next line, unless the connection ends first: then there is nothing left to do.
       const next = yield* Effect.raceFirst(
         Effect.map(Queue.take(lines), (line) => ({ _tag: "Line" as const, line })),
-        Effect.map(qmp.closed, (reason) => ({ _tag: "Closed" as const, reason }))
+        Effect.map(target.closed, (reason) => ({ _tag: "Closed" as const, reason }))
       )
       if (next._tag === "Closed") {
         failures++
@@ -279,17 +355,17 @@ export const run = (
         continue
       }
       const { arguments: args, command } = parsed.right
-      if (command === "quit" && interactive) {
+      if (command === target.quit && interactive) {
         const answer = yield* ask("Quit QEMU? This ends the virtual machine. [y/N] ")
         if (!/^y(es)?$/i.test(answer.trim())) {
           yield* prompt
           continue
         }
       }
-      const result = yield* Effect.either(qmp.executeUnknown(command, args))
+      const result = yield* Effect.either(target.execute(command, args))
       if (Either.isRight(result)) {
         yield* print(Output.json(result.right, interactive))
-        if (command === "quit") {
+        if (command === target.quit) {
           quitted = true
           break
         }
@@ -320,6 +396,8 @@ export const run = (
  */
 export interface Config extends ConnectionOptions {
   readonly history: Option.Option<string>
+  /** Talk to the guest agent (`qemu-ga`) rather than QEMU's monitor. */
+  readonly agent: boolean
 }
 
 /**
@@ -329,16 +407,16 @@ export interface Config extends ConnectionOptions {
  * @since 0.1.0
  * @category running
  */
-export const command = (config: Config) =>
-  withConnection(
-    config,
-    {},
-    (events) => Effect.succeed(events),
-    (qmp, events) =>
-      run({ historyFile: Option.getOrUndefined(config.history) }).pipe(
-        Effect.provideService(QmpClient.QmpClient, qmp),
-        Effect.provideService(QmpEvents.QmpEvents, events),
-        Effect.scoped,
-        Effect.flatMap((failures) => failures === 0 ? Effect.void : new CommandsFailed({ count: failures }))
-      )
-  )
+export const command = (config: Config) => {
+  const shell = (target: Target) =>
+    run(target, { historyFile: Option.getOrUndefined(config.history) }).pipe(
+      Effect.scoped,
+      Effect.flatMap((failures) => failures === 0 ? Effect.void : new CommandsFailed({ count: failures }))
+    )
+  return config.agent ?
+    Effect.flatMap(
+      Effect.promise(() => import("./agent.js")),
+      (Agent) => Agent.withAgent(config, {}, (agent) => shell(agentTarget(agent)))
+    ) :
+    withConnection(config, {}, (events) => Effect.succeed(events), (qmp, events) => shell(qmpTarget(qmp, events)))
+}

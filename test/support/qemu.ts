@@ -102,3 +102,22 @@ export const sessionWithSecondSocket: Effect.Effect<Session & { readonly second:
     const started = yield* session({ args: [...QemuProcess.defaultArgs, "-qmp", `unix:${second},server=on,wait=off`] })
     return { ...started, second }
   })
+
+/**
+ * A session whose QEMU has a pretty monitor too (`-mon chardev=...,mode=control,pretty=on`), at
+ * `pretty`: QEMU writes each message there over many lines.
+ */
+export const sessionWithPrettySocket: Effect.Effect<Session & { readonly pretty: string }, unknown, Scope.Scope> =
+  Effect.gen(function*() {
+    const pretty = Path.join(yield* tempDir("effect-qmp-pretty-"), "pretty.sock")
+    const started = yield* session({
+      args: [
+        ...QemuProcess.defaultArgs,
+        "-chardev",
+        `socket,id=pretty,path=${pretty},server=on,wait=off`,
+        "-mon",
+        "chardev=pretty,mode=control,pretty=on"
+      ]
+    })
+    return { ...started, pretty }
+  })
