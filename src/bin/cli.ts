@@ -208,12 +208,17 @@ export const makeCommand = (handlers: Handlers) => {
     {
       ...connectionOptions,
       history: optionalText("history", "FILE", "The history file (default ~/.qmp_history)."),
-      agent: agentOption
+      log: optionalText("log", "FILE", "Append a transcript of every request and reply (JSON lines) to FILE."),
+      agent: agentOption,
+      hmp: Options.boolean("hmp").pipe(
+        Options.withDescription("Talk to QEMU's human monitor (HMP) through QMP, as qmp-shell -H does.")
+      )
     },
     handlers.shell
   ).pipe(CliCommand.withDescription(
-    "An interactive QMP shell: command key=value ... or raw JSON, Tab completion, history, events as they " +
-      "arrive. Reading a script from stdin, it prints one JSON line per command and exits 1 if any failed."
+    "An interactive QMP shell: command key=value ... (quotes as in a shell, values typed by QEMU's schema) or " +
+      "raw JSON, transaction( ... ), Tab completion of commands, members and enum values, history, events as " +
+      "they arrive. Reading a script from stdin, it prints one JSON line per command and exits 1 if any failed."
   ))
 
   const demo = CliCommand.make(

@@ -1,16 +1,20 @@
 /**
  * `qmp shell`: an interactive QMP shell, and a line-by-line one for scripts.
  *
- * On a terminal: a prompt that takes `command key=value ...` (the value rules of `qmp exec`) or a
- * raw JSON command, prints the return pretty or QEMU's error in red, completes command names (from
- * `query-commands`) and argument names (from `query-qmp-schema`) with Tab, keeps its history in a
- * file, and prints events as they arrive above the line being typed. `quit` asks first; Ctrl-D
- * leaves without quitting QEMU.
+ * On a terminal: a prompt that takes `command key=value ...` (values quoted as in a Unix shell, and
+ * typed by QEMU's schema: `node-name=123` is sent as a string) or a raw JSON command; prints the
+ * return pretty (a string as text) or QEMU's error in red, below the events its command caused;
+ * completes command names, argument names, dotted members, union variants and enum values with
+ * Tab; keeps its history in a file; prints events as they arrive above the line being typed.
+ * `transaction(` ... `)` sends the lines between as one `transaction`, as qmp-shell does. `quit`
+ * asks first; Ctrl-D leaves without quitting QEMU. `--log FILE` appends a transcript of requests
+ * and replies.
  *
  * When stdin is not a terminal: one command per line, one compact JSON line per result (the
  * return, or `{"error":{"class":...,"desc":...}}` as QEMU gives it); it goes on after a failure and
  * exits with 1 if any command failed.
  *
+ * With `--hmp`, lines go to QEMU's human monitor (`human-monitor-command`), as qmp-shell's `-H`.
  * With `--agent`, the same shell talks to the QEMU guest agent (`qemu-ga`): commands complete from
  * `guest-info`, and there are no events to show.
  *
@@ -32,11 +36,14 @@ import type * as QmpClient from "../QmpClient.js"
 import type { ExecuteError, QmpDisconnected } from "../QmpError.js"
 import type * as QmpEvents from "../QmpEvents.js"
 import type * as QmpMessage from "../QmpMessage.js"
+import { decodeIntrospection } from "../QmpSchema.js"
 import type { ConnectionOptions } from "./connection.js"
 import { withConnection } from "./connection.js"
-import { CommandsFailed } from "./errors.js"
-import * as KeyValue from "./KeyValue.js"
+import { CommandsFailed, usage } from "./errors.js"
 import * as Output from "./output.js"
+import * as Complete from "./shellComplete.js"
+import { parseArguments, parseLine, tokenize } from "./shellLine.js"
+import * as ShellSchema from "./shellSchema.js"
 
 /**
  * @since 0.1.0
@@ -45,6 +52,8 @@ import * as Output from "./output.js"
 export interface Options {
   /** Where the history is kept: `~/.qmp_history` by default. */
   readonly historyFile?: string | undefined
+  /** A transcript of every request and reply, as JSON lines, appended to this file. */
+  readonly logFile?: string | undefined
   readonly input?: NodeJS.ReadableStream | undefined
   readonly output?: NodeJS.WritableStream | undefined
   /** A terminal session (prompt, completion, colours), or one result line per input line. */
@@ -52,68 +61,7 @@ export interface Options {
 }
 
 /**
- * A command parsed from one line of input.
- *
- * @since 0.1.0
- * @category models
- */
-export interface ParsedCommand {
-  readonly command: string
-  readonly arguments: QmpMessage.JsonObject | undefined
-}
-
-/**
- * Parses a line: a raw JSON command (`{"execute": "stop"}`), or `command key=value ...`.
- *
- * @since 0.1.0
- * @category parsing
- */
-export const parseLine = (line: string): Either.Either<ParsedCommand, string> => {
-  const text = line.trim()
-  if (text.startsWith("{")) {
-    return Either.flatMap(KeyValue.parseJson(text), (json) => {
-      if (typeof json !== "object" || json === null || Array.isArray(json)) {
-        return Either.left("a raw command must be a JSON object")
-      }
-      const object = json as QmpMessage.JsonObject
-      const command = object.execute
-      if (typeof command !== "string") return Either.left("a raw command needs \"execute\": \"NAME\"")
-      const args = object.arguments
-      if (args !== undefined && (typeof args !== "object" || args === null || Array.isArray(args))) {
-        return Either.left("\"arguments\" must be a JSON object")
-      }
-      return Either.right({ command, arguments: args as QmpMessage.JsonObject | undefined })
-    })
-  }
-  const [command, ...tokens] = text.split(/\s+/)
-  return Either.map(
-    KeyValue.parse(tokens),
-    (args) => ({ command, arguments: Object.keys(args).length === 0 ? undefined : args })
-  )
-}
-
-/**
- * What QEMU says it can do: command names and, for each, its argument names.
- *
- * @since 0.1.0
- * @category completion
- */
-export interface Vocabulary {
-  readonly commands: ReadonlyArray<string>
-  readonly argumentsOf: ReadonlyMap<string, ReadonlyArray<string>>
-}
-
-const emptyVocabulary: Vocabulary = { commands: [], argumentsOf: new Map() }
-
-interface SchemaEntry {
-  readonly name: string
-  readonly "meta-type": string
-  readonly "arg-type"?: string
-  readonly members?: ReadonlyArray<{ readonly name: string }>
-}
-
-/**
- * What the shell talks to: QEMU's monitor or the guest agent.
+ * What the shell talks to: QEMU's monitor (QMP, or HMP through it) or the guest agent.
  *
  * @since 0.1.0
  * @category models
@@ -122,14 +70,16 @@ export interface Target {
   /** What the first line says it is connected to. */
   readonly banner: Effect.Effect<string>
   readonly prompt: string
+  /** QMP commands (`command key=value ...`), or HMP command lines passed through as they are. */
+  readonly language: "qmp" | "hmp"
   readonly execute: (command: string, args?: QmpMessage.JsonObject) => Effect.Effect<unknown, ExecuteError>
   readonly closed: Effect.Effect<QmpDisconnected>
-  /** Command names (and argument names) for Tab. */
-  readonly vocabulary: Effect.Effect<Vocabulary>
+  /** Command names, and the schema of their arguments, for Tab and for typing values. */
+  readonly vocabulary: Effect.Effect<Complete.Vocabulary>
   /** Where events come from, to show them as they arrive (the guest agent has none). */
   readonly events: QmpEvents.Service | undefined
-  /** The command that ends the VM, which the shell asks about first. */
-  readonly quit: string | undefined
+  /** The commands that end the VM, which the shell asks about first. */
+  readonly quit: ReadonlyArray<string>
 }
 
 /**
@@ -138,17 +88,38 @@ export interface Target {
  * @since 0.1.0
  * @category constructors
  */
-export const qmpTarget = (qmp: QmpClient.Service, events: QmpEvents.Service): Target => {
+export const qmpTarget = (qmp: QmpClient.Service, events: QmpEvents.Service): Target => ({
+  banner: Effect.succeed(`${qemuVersion(qmp)} at ${formatAddress(qmp.address)}`),
+  prompt: "(QEMU) ",
+  language: "qmp",
+  execute: (command, args) => qmp.executeUnknown(command, args),
+  closed: qmp.closed,
+  vocabulary: qmpVocabulary(qmp.executeUnknown),
+  events,
+  quit: ["quit"]
+})
+
+/**
+ * QEMU's human monitor (HMP) through QMP's `human-monitor-command`, as qmp-shell's `-H`: lines go
+ * to QEMU as they are typed, and its text comes back. Tab completes from HMP's `help` and `info`.
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const hmpTarget = (qmp: QmpClient.Service, events: QmpEvents.Service): Target => ({
+  banner: Effect.succeed(`the human monitor of ${qemuVersion(qmp)} at ${formatAddress(qmp.address)}`),
+  prompt: "(HMP) ",
+  language: "hmp",
+  execute: (command, args) => qmp.executeUnknown(command, args),
+  closed: qmp.closed,
+  vocabulary: hmpVocabulary(qmp.executeUnknown),
+  events,
+  quit: ["quit", "q"]
+})
+
+const qemuVersion = (qmp: QmpClient.Service) => {
   const { major, micro, minor } = qmp.greeting.QMP.version.qemu
-  return {
-    banner: Effect.succeed(`QEMU ${major}.${minor}.${micro} at ${formatAddress(qmp.address)}`),
-    prompt: "(QEMU) ",
-    execute: (command, args) => qmp.executeUnknown(command, args),
-    closed: qmp.closed,
-    vocabulary: vocabulary(qmp.executeUnknown),
-    events,
-    quit: "quit"
-  }
+  return `QEMU ${major}.${minor}.${micro}`
 }
 
 /**
@@ -170,6 +141,7 @@ export const agentTarget = (agent: GuestAgent.Service): Target => {
       (i) => `the guest agent${i.version === undefined ? "" : ` ${i.version}`} at ${formatAddress(agent.address)}`
     ),
     prompt: "(QGA) ",
+    language: "qmp",
     execute: (command, args) => agent.execute(command, args),
     closed: agent.closed,
     vocabulary: Effect.map(info, (i) => ({
@@ -177,57 +149,67 @@ export const agentTarget = (agent: GuestAgent.Service): Target => {
         .filter((c) => c?.enabled === true && typeof c.name === "string")
         .map((c) => c.name as string)
         .sort(),
-      argumentsOf: new Map()
+      schema: undefined
     })),
     events: undefined,
-    quit: undefined
+    quit: []
   }
 }
 
-/** Reads the vocabulary from `query-commands` and `query-qmp-schema`; what fails stays empty. */
-const vocabulary = (execute: QmpClient.Service["executeUnknown"]): Effect.Effect<Vocabulary> =>
+/** Command names from `query-commands`, and the schema from `query-qmp-schema`; what fails stays empty. */
+const qmpVocabulary = (execute: QmpClient.Service["executeUnknown"]): Effect.Effect<Complete.Vocabulary> =>
   Effect.gen(function*() {
     const commands = yield* execute("query-commands").pipe(
       Effect.map((list) => (list as ReadonlyArray<{ readonly name: string }>).map((c) => c.name).sort()),
       Effect.orElseSucceed(() => [] as ReadonlyArray<string>)
     )
-    const schema = yield* execute("query-qmp-schema").pipe(
-      Effect.map((entries) => entries as ReadonlyArray<SchemaEntry>),
-      Effect.orElseSucceed(() => [] as ReadonlyArray<SchemaEntry>)
+    const introspection = yield* execute("query-qmp-schema").pipe(
+      Effect.map((reply) => Either.getOrUndefined(decodeIntrospection(reply))),
+      Effect.orElseSucceed(() => undefined)
     )
-    const objects = new Map(schema.filter((e) => e["meta-type"] === "object").map((e) => [e.name, e]))
-    const argumentsOf = new Map<string, ReadonlyArray<string>>()
-    for (const entry of schema) {
-      if (entry["meta-type"] !== "command" || entry["arg-type"] === undefined) continue
-      const members = objects.get(entry["arg-type"])?.members ?? []
-      argumentsOf.set(entry.name, members.map((m) => m.name).sort())
-    }
-    return { commands, argumentsOf }
+    return { commands, schema: introspection === undefined ? undefined : ShellSchema.make(introspection) }
   })
 
 /**
- * Tab completion: the command name first, then its argument names (as `name=`).
- *
- * @since 0.1.0
- * @category completion
+ * HMP's commands, from `help` (`stop|s  -- stop emulation`: the long name) and `info` (`info
+ * status  -- ...`), as qmp-shell reads them; `help NAME` for each too.
  */
-export const complete = (words: Vocabulary, line: string): [Array<string>, string] => {
-  const tokens = line.split(/\s+/)
-  const current = tokens[tokens.length - 1]
-  if (tokens.length === 1) {
-    const hits = words.commands.filter((c) => c.startsWith(current))
-    return [hits.length === 1 ? [`${hits[0]} `] : hits, current]
-  }
-  const given = new Set(tokens.slice(1, -1).map((t) => t.split(/:?=/)[0]))
-  const names = words.argumentsOf.get(tokens[0]) ?? []
-  const hits = names.filter((n) => n.startsWith(current) && !given.has(n)).map((n) => `${n}=`)
-  return [hits, current]
+const hmpVocabulary = (execute: QmpClient.Service["executeUnknown"]): Effect.Effect<Complete.Vocabulary> => {
+  const hmp = (line: string) =>
+    execute("human-monitor-command", { "command-line": line }).pipe(
+      Effect.map((text) => (typeof text === "string" ? text : "").split(/\r?\n/)),
+      Effect.orElseSucceed(() => [] as ReadonlyArray<string>)
+    )
+  return Effect.gen(function*() {
+    const phrases = new Set<string>()
+    for (const line of yield* hmp("help")) {
+      if (line === "" || line.startsWith("[") || line.startsWith("\t") || line.startsWith(" ")) continue
+      const first = line.split(/\s+/)[0]
+      if (first === "info") continue
+      const names = first.split("|")
+      const name = names.length > 1 && names[0].length === 1 ? names[1] : names[0]
+      phrases.add(name)
+      phrases.add(`help ${name}`)
+    }
+    for (const line of yield* hmp("info")) {
+      const name = line.split(/\s+/)[1]
+      if (line.startsWith("info ") && name !== undefined) phrases.add(`info ${name}`)
+    }
+    phrases.add("help info")
+    return { commands: [...phrases].sort(), schema: undefined }
+  })
 }
 
 const red = (text: string) => `\x1b[31m${text}\x1b[0m`
 const dim = (text: string) => `\x1b[2m${text}\x1b[0m`
 
 const errorLine = (errorClass: string, desc: string) => JSON.stringify({ error: { class: errorClass, desc } })
+
+/** A reply on a terminal: text as text (HMP's output, `ringbuf-read`), anything else as JSON. */
+const replyText = (value: unknown): string | undefined =>
+  typeof value === "string"
+    ? (value.replaceAll("\r\n", "\n").replace(/\n$/, "") || undefined)
+    : Output.json(value, true)
 
 /** The default history file. */
 const defaultHistoryFile = () => Path.join(Os.homedir(), ".qmp_history")
@@ -238,6 +220,59 @@ const loadHistory = (file: string): Array<string> => {
     return Fs.readFileSync(file, "utf8").split("\n").filter((l) => l.trim() !== "").slice(-historySize).reverse()
   } catch {
     return []
+  }
+}
+
+/** A request, as the shell sends it. */
+interface Request {
+  readonly command: string
+  readonly arguments: QmpMessage.JsonObject | undefined
+}
+
+/**
+ * What one line of input asks for: a request to send, a transaction's action kept for later, or a
+ * line that is wrong (and why).
+ */
+type Step =
+  | { readonly _tag: "Send"; readonly request: Request }
+  | { readonly _tag: "Collect" }
+  | { readonly _tag: "Invalid"; readonly reason: string }
+
+/**
+ * Reads the lines of a `transaction(` ... `)` block, as qmp-shell does: `transaction(` opens it
+ * (an action may follow on the same line), each line in it is one action (`type key=value ...`,
+ * its data typed by the schema), and `)` (alone, or ending an action's line) sends them all as one
+ * `transaction`.
+ */
+class Transaction {
+  actions: Array<{ readonly type: string; readonly data: QmpMessage.JsonObject }> | undefined = undefined
+
+  get open(): boolean {
+    return this.actions !== undefined
+  }
+
+  /** The next step for a line of words, inside or at the start of a transaction. */
+  step(words: ReadonlyArray<string>, schema: ShellSchema.ArgumentSchema | undefined): Step {
+    let rest = words
+    if (!this.open) {
+      this.actions = []
+      rest = words.slice(1)
+    }
+    const closes = rest.at(-1) === ")"
+    if (closes) rest = rest.slice(0, -1)
+    if (rest.length > 0) {
+      const [type, ...assignments] = rest
+      const data = parseArguments(assignments, schema?.transactionActions.get(type), schema)
+      if (Either.isLeft(data)) {
+        this.actions = undefined
+        return { _tag: "Invalid", reason: `${data.left} (the transaction is dropped)` }
+      }
+      this.actions!.push({ type, data: data.right })
+    }
+    if (!closes) return { _tag: "Collect" }
+    const actions = this.actions!
+    this.actions = undefined
+    return { _tag: "Send", request: { command: "transaction", arguments: { actions } } }
   }
 }
 
@@ -256,7 +291,11 @@ export const run = (target: Target, options: Options = {}): Effect.Effect<number
     const output = options.output ?? process.stdout
     const interactive = options.interactive ?? (process.stdin.isTTY === true && process.stdout.isTTY === true)
     const historyFile = options.historyFile ?? defaultHistoryFile()
-    const words = interactive ? yield* target.vocabulary : emptyVocabulary
+    // A script needs the schema too: it types values (`node-name=123` is a string).
+    const words = yield* target.vocabulary
+    const transaction = new Transaction()
+    const mode = (): Complete.Mode => target.language === "hmp" ? "hmp" : transaction.open ? "action" : "command"
+    const promptText = () => transaction.open ? "TRANS> " : target.prompt
 
     const rl = yield* Effect.acquireRelease(
       Effect.sync(() =>
@@ -268,7 +307,7 @@ export const run = (target: Target, options: Options = {}): Effect.Effect<number
           history: interactive ? loadHistory(historyFile) : [],
           historySize,
           removeHistoryDuplicates: true,
-          completer: interactive ? (line: string) => complete(words, line) : undefined
+          completer: interactive ? (line: string) => Complete.complete(words, line, mode()) : undefined
         })
       ),
       (rl) => Effect.sync(() => rl.close())
@@ -276,7 +315,13 @@ export const run = (target: Target, options: Options = {}): Effect.Effect<number
 
     // Lines (and the end of the input) in order; Ctrl-C clears the line being typed.
     const lines = yield* Queue.unbounded<string | null>()
-    rl.on("line", (line) => lines.unsafeOffer(line))
+    // From the moment a line is entered until its reply is printed, events are printed without
+    // the prompt: the reply then lands below them, where its command was typed.
+    let busy = false
+    rl.on("line", (line) => {
+      busy = true
+      lines.unsafeOffer(line)
+    })
     // Once the input has ended, readline must not be prompted again (it throws after `close`).
     let inputEnded = false
     rl.on("close", () => {
@@ -293,8 +338,11 @@ export const run = (target: Target, options: Options = {}): Effect.Effect<number
     const printAbove = (text: string) =>
       Effect.sync(() => {
         output.write("\r\x1b[K" + text + "\n")
-        if (!inputEnded) rl.prompt(true)
+        if (!inputEnded && !busy) rl.prompt(true)
       })
+    const log = options.logFile === undefined ? undefined : options.logFile
+    const record = (message: unknown) =>
+      Effect.sync(() => log !== undefined && Fs.appendFileSync(log, JSON.stringify(message) + "\n"))
 
     if (interactive) {
       yield* print(
@@ -323,9 +371,32 @@ export const run = (target: Target, options: Options = {}): Effect.Effect<number
         })
       })
 
+    /** What a line asks for. */
+    const stepOf = (line: string): Step => {
+      const text = line.trim()
+      if (target.language === "hmp") {
+        return { _tag: "Send", request: { command: "human-monitor-command", arguments: { "command-line": text } } }
+      }
+      if (transaction.open || text.startsWith("transaction(")) {
+        const tokens = tokenize(text)
+        if (Either.isLeft(tokens)) return { _tag: "Invalid", reason: tokens.left }
+        if (tokens.right[0] === "transaction(" || transaction.open) return transaction.step(tokens.right, words.schema)
+      }
+      const parsed = parseLine(text, words.schema)
+      return Either.isLeft(parsed)
+        ? { _tag: "Invalid", reason: parsed.left }
+        : { _tag: "Send", request: { command: parsed.right.command, arguments: parsed.right.arguments } }
+    }
+
     let failures = 0
     let quitted = false
-    const prompt = Effect.sync(() => interactive && !inputEnded && rl.prompt())
+    const prompt = Effect.sync(() => {
+      busy = false
+      if (interactive && !inputEnded) {
+        rl.setPrompt(promptText())
+        rl.prompt()
+      }
+    })
     yield* prompt
     for (;;) {
       // The next line, unless the connection ends first: then there is nothing left to do.
@@ -335,6 +406,7 @@ export const run = (target: Target, options: Options = {}): Effect.Effect<number
       )
       if (next._tag === "Closed") {
         failures++
+        busy = true
         yield* interactive
           ? printAbove(red(next.reason.message))
           : print(errorLine(next.reason._tag, next.reason.message))
@@ -342,44 +414,60 @@ export const run = (target: Target, options: Options = {}): Effect.Effect<number
       }
       const line = next.line
       if (line === null) break
-      if (line.trim() === "" || line.trim().startsWith("#")) {
+      if (line.trim() === "" || (target.language === "qmp" && line.trim().startsWith("#"))) {
         yield* prompt
         continue
       }
       if (interactive) Fs.appendFile(historyFile, line.trim() + "\n", () => {})
-      const parsed = parseLine(line)
-      if (Either.isLeft(parsed)) {
+      const step = stepOf(line)
+      if (step._tag === "Invalid") {
         failures++
-        yield* print(interactive ? red(`error: ${parsed.left}`) : errorLine("InvalidInput", parsed.left))
+        yield* print(interactive ? red(`error: ${step.reason}`) : errorLine("InvalidInput", step.reason))
         yield* prompt
         continue
       }
-      const { arguments: args, command } = parsed.right
-      if (command === target.quit && interactive) {
+      if (step._tag === "Collect") {
+        yield* prompt
+        continue
+      }
+      const { arguments: args, command } = step.request
+      const quitting = target.language === "hmp"
+        ? target.quit.includes(line.trim())
+        : target.quit.includes(command)
+      if (quitting && interactive) {
         const answer = yield* ask("Quit QEMU? This ends the virtual machine. [y/N] ")
         if (!/^y(es)?$/i.test(answer.trim())) {
           yield* prompt
           continue
         }
       }
+      yield* record(args === undefined ? { execute: command } : { execute: command, arguments: args })
       const result = yield* Effect.either(target.execute(command, args))
       if (Either.isRight(result)) {
-        yield* print(Output.json(result.right, interactive))
-        if (command === target.quit) {
+        yield* record({ return: result.right })
+        if (interactive) {
+          const text = replyText(result.right)
+          if (text !== undefined) yield* print(text)
+        } else {
+          yield* print(Output.json(result.right, false))
+        }
+        if (quitting) {
           quitted = true
           break
         }
       } else {
         failures++
         const error = result.left
-        if (error._tag === "QmpExecuteError") {
-          yield* print(
-            interactive ? red(`${error.errorClass}: ${error.desc}`) : errorLine(error.errorClass, error.desc)
-          )
-        } else {
-          yield* print(interactive ? red(error.message) : errorLine(error._tag, error.message))
-          if (error._tag === "QmpDisconnected") break
-        }
+        const [errorClass, desc] = error._tag === "QmpExecuteError"
+          ? [error.errorClass, error.desc]
+          : [error._tag, error.message]
+        yield* record({ error: { class: errorClass, desc } })
+        yield* print(
+          interactive
+            ? red(error._tag === "QmpExecuteError" ? `${errorClass}: ${desc}` : desc)
+            : errorLine(errorClass, desc)
+        )
+        if (error._tag === "QmpDisconnected") break
       }
       yield* prompt
     }
@@ -396,8 +484,12 @@ export const run = (target: Target, options: Options = {}): Effect.Effect<number
  */
 export interface Config extends ConnectionOptions {
   readonly history: Option.Option<string>
+  /** A transcript of requests and replies (JSON lines) appended to this file. */
+  readonly log: Option.Option<string>
   /** Talk to the guest agent (`qemu-ga`) rather than QEMU's monitor. */
   readonly agent: boolean
+  /** Talk to QEMU's human monitor (HMP) through QMP. */
+  readonly hmp: boolean
 }
 
 /**
@@ -409,14 +501,21 @@ export interface Config extends ConnectionOptions {
  */
 export const command = (config: Config) => {
   const shell = (target: Target) =>
-    run(target, { historyFile: Option.getOrUndefined(config.history) }).pipe(
-      Effect.scoped,
-      Effect.flatMap((failures) => failures === 0 ? Effect.void : new CommandsFailed({ count: failures }))
-    )
+    run(target, { historyFile: Option.getOrUndefined(config.history), logFile: Option.getOrUndefined(config.log) })
+      .pipe(
+        Effect.scoped,
+        Effect.flatMap((failures) => failures === 0 ? Effect.void : new CommandsFailed({ count: failures }))
+      )
+  if (config.agent && config.hmp) return Effect.fail(usage("--hmp and --agent: the guest agent has no human monitor"))
   return config.agent ?
     Effect.flatMap(
       Effect.promise(() => import("./agent.js")),
       (Agent) => Agent.withAgent(config, {}, (agent) => shell(agentTarget(agent)))
     ) :
-    withConnection(config, {}, (events) => Effect.succeed(events), (qmp, events) => shell(qmpTarget(qmp, events)))
+    withConnection(
+      config,
+      {},
+      (events) => Effect.succeed(events),
+      (qmp, events) => shell(config.hmp ? hmpTarget(qmp, events) : qmpTarget(qmp, events))
+    )
 }
