@@ -134,6 +134,9 @@ const oneOf = (name: string, value: unknown, values: ReadonlyArray<string>): Eff
     Effect.void :
     fail(`Parameter '${name}' does not accept value '${String(value)}'`)
 
+/** QEMU's refusal of a negative `speed`, at a job's start and in `block-job-set-speed`. */
+const negativeSpeed = "Parameter 'speed' expects a non-negative value"
+
 /** Which job states accept which verb (QEMU's `JobVerbTable`). */
 const verbs: Record<string, ReadonlyArray<JobStatus>> = {
   cancel: ["created", "running", "paused", "ready", "standby", "waiting", "pending"],
@@ -169,7 +172,7 @@ export const make = (options: Options): Effect.Effect<Vm, never, Scope.Scope> =>
       f: (state: State) => Effect.Effect<readonly [A, State], CommandError>
     ): Effect.Effect<A, CommandError> => SynchronizedRef.modifyEffect(state, f)
 
-    const statusChange = (job: Job, status: JobStatus) => emit("JOB_STATUS_CHANGE", { status, id: job.id })
+    const statusChange = (job: Pick<Job, "id">, status: JobStatus) => emit("JOB_STATUS_CHANGE", { status, id: job.id })
 
     const blockJobData = (job: Job, offset: number) => ({
       device: job.id,
@@ -276,7 +279,7 @@ export const make = (options: Options): Effect.Effect<Vm, never, Scope.Scope> =>
     const setSpeed = (job: Job, speed: number): Effect.Effect<Job, CommandError> =>
       Effect.gen(function*() {
         yield* verb(job, "set-speed")
-        if (speed < 0) return yield* fail("Invalid parameter 'speed'")
+        if (speed < 0) return yield* fail(negativeSpeed)
         return { ...job, speed }
       })
 
@@ -439,7 +442,11 @@ export const make = (options: Options): Effect.Effect<Vm, never, Scope.Scope> =>
               }
             }
             const speed = typeof args.speed === "number" ? args.speed : 0
-            if (speed < 0) return yield* fail("Invalid parameter 'speed'")
+            if (speed < 0) {
+              // QEMU creates the job before it checks the speed, and drops it at once.
+              for (const status of ["created", "null"] as const) yield* statusChange({ id }, status)
+              return yield* fail(negativeSpeed)
+            }
             let job: Job | undefined = {
               id,
               type: "backup",
