@@ -27,10 +27,12 @@
  *
  * @since 0.1.0
  */
+import * as Cause from "effect/Cause"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
+import * as Option from "effect/Option"
 import * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
@@ -216,6 +218,10 @@ export interface Job<A> {
   readonly result: Effect.Effect<A, JobFailed | ExecuteError>
 }
 
+/** The command started a job, or may have: it timed out, and QEMU may still run it. */
+const mayHaveStarted = (exit: Exit.Exit<unknown, ExecuteError>): boolean =>
+  Exit.isSuccess(exit) || Option.exists(Cause.failureOption(exit.cause), (error) => error._tag === "QmpTimeoutError")
+
 type Execute = (command: string, args: Readonly<Record<string, unknown>>) => Effect.Effect<unknown, ExecuteError>
 
 /** `start`, given how to run the command. */
@@ -233,11 +239,14 @@ const startWith = (execute: (qmp: QmpClient.Service) => Execute) =>
     const tracker = Internal.makeTracker(id)
     const cancelTimeout = Duration.decode(options.cancelTimeout ?? defaultCancelTimeout)
     // Sent whole (an acquisition cannot be interrupted): once it has returned, the job exists or
-    // not, and the release knows what to clean up.
-    yield* Effect.acquireRelease(
-      execute(qmp)(command, given === undefined ? { ...args, "job-id": id } : args),
-      () => Internal.cancel(qmp, jobListener, tracker, cancelTimeout)
+    // not. A command that timed out may still start the job: the clean-up's query-jobs, which QEMU
+    // runs after it, finds the job then. A refused command started none (its id may be another
+    // job's: "Job ID 'x' already in use").
+    const sent = yield* Effect.acquireRelease(
+      Effect.exit(execute(qmp)(command, given === undefined ? { ...args, "job-id": id } : args)),
+      (exit) => mayHaveStarted(exit) ? Internal.cancel(qmp, jobListener, tracker, cancelTimeout) : Effect.void
     )
+    yield* sent
     const policy: Internal.Policy = {
       _tag: "Run",
       autoFinalize: args["auto-finalize"] !== false,

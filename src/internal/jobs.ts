@@ -182,7 +182,11 @@ export const follow = (
             }
             case "ready":
               if (policy._tag === "Run" && !tracker.completing) {
-                if (policy.onReady === "return") return "ready" as const
+                if (policy.onReady === "return") {
+                  // BLOCK_JOB_READY, which carries the type, comes after this status.
+                  tracker.type = (yield* findJob(qmp, id))?.type ?? tracker.type
+                  return "ready" as const
+                }
                 tracker.completing = true
                 yield* qmp.execute("job-complete", { id })
               }
