@@ -287,6 +287,48 @@ export class QemuProcessError extends Schema.TaggedError<QemuProcessError>("effe
 }
 
 /**
+ * A job ended without doing its work: QEMU aborted it on an error (`reason` "Error", with QEMU's
+ * text in `error`: `Input/output error`, `Image is not in qcow2 format`, ...), or it was cancelled
+ * (`reason` "Cancelled", told by BLOCK_JOB_CANCELLED). `type` is QEMU's job type (`backup`,
+ * `mirror`, `create`, ...).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JobFailed extends Schema.TaggedError<JobFailed>("effect-qmp/JobFailed")("JobFailed", {
+  id: Schema.String,
+  type: Schema.String,
+  reason: Schema.Literal("Error", "Cancelled"),
+  error: Schema.optional(Schema.String)
+}) {
+  readonly [TypeId]: TypeId = TypeId
+  override get message(): string {
+    const job = `Job '${this.id}' (${this.type})`
+    switch (this.reason) {
+      case "Error":
+        return `${job} failed: ${this.error ?? "QEMU gave no reason"}`
+      case "Cancelled":
+        return `${job} was cancelled${this.error === undefined ? "" : ` (${this.error})`}`
+    }
+  }
+}
+
+/**
+ * QEMU has no job of this id: `query-jobs` does not list it, and no event of it came.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JobNotFound extends Schema.TaggedError<JobNotFound>("effect-qmp/JobNotFound")("JobNotFound", {
+  id: Schema.String
+}) {
+  readonly [TypeId]: TypeId = TypeId
+  override get message(): string {
+    return `QEMU has no job '${this.id}' (query-jobs does not list it)`
+  }
+}
+
+/**
  * How a command can fail: QEMU refused it (`QmpExecuteError`), no reply came in time
  * (`QmpTimeoutError`: QEMU may still run it, never replay it blindly), the reply or the input was
  * not QMP (`QmpProtocolError`), or the connection ended and the command's fate is unknown
@@ -312,3 +354,5 @@ export type QmpError =
   | QmpDisconnected
   | ListenerError
   | QemuProcessError
+  | JobFailed
+  | JobNotFound

@@ -70,6 +70,15 @@ export * as QmpClient from "./QmpClient.js"
 export * as QemuProcess from "./QemuProcess.js"
 
 /**
+ * QEMU's jobs followed to their end: the seed's `JobListener`, `run` (start a job, finalize,
+ * complete or dismiss it as it needs, fail with QEMU's error, cancel it when interrupted), `watch`
+ * and `progress`.
+ *
+ * @since 0.1.0
+ */
+export * as Jobs from "./Jobs.js"
+
+/**
  * A generated module against the QEMU it talks to: what was added, removed or changed.
  *
  * @since 0.1.0

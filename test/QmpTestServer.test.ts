@@ -484,6 +484,17 @@ describe("QmpTestServer", () => {
           .toBe("Block device src is in use")
       }))
 
+    it.scopedLive("a negative speed: the job is created and dropped (created, null) before the error, as QEMU does", () =>
+      Effect.gen(function*() {
+        const { client, events } = yield* connect()
+        const nodes = yield* nullNodes(client)
+        const listener = yield* events.listener("JOB_STATUS_CHANGE")
+        const refused = yield* refusal(backup(client, "neg", nodes, { speed: -1 }))
+        expect(refused.desc).toBe("Parameter 'speed' expects a non-negative value")
+        expect(statuses(yield* listener.clear)).toEqual(["created", "null"])
+        expect(yield* client.execute("query-jobs")).toEqual([])
+      }))
+
     it.scoped("a throttled backup progresses with the clock; query-jobs shows its progress", () =>
       Effect.gen(function*() {
         const { client, events } = yield* connect()

@@ -1,6 +1,7 @@
 /**
- * The full command line of the `qmp` tool, built with `@effect/cli`: `exec`, `events`, `wait`, `shell`
- * and `demo`, with help, and every error that the command line can have.
+ * The full command line of the `qmp` tool, built with `@effect/cli`: `exec`, `events`, `wait`, `shell`,
+ * `demo`, `codegen`, `schema check`, `job run` and `job watch`, with help, and every error that the
+ * command line can have.
  *
  * `run(argv)` parses the command line, runs the command, and gives the process's exit code: 0 on
  * success, 1 on any error (a one-line message on stderr, never a stack trace), 2 when `wait` timed
@@ -25,6 +26,7 @@ import type * as Demo from "./demo.js"
 import { toExitCode } from "./errors.js"
 import type * as Events from "./events.js"
 import type * as Exec from "./exec.js"
+import type * as Job from "./job.js"
 import * as Output from "./output.js"
 import type * as Schema from "./schema.js"
 import type * as Shell from "./shell.js"
@@ -52,6 +54,8 @@ export interface Handlers {
   readonly demo: (config: Demo.Config) => Effect.Effect<void, unknown>
   readonly codegen: (config: Codegen.Config) => Effect.Effect<void, unknown>
   readonly schemaCheck: (config: Schema.Config) => Effect.Effect<void, unknown>
+  readonly jobRun: (config: Job.RunConfig) => Effect.Effect<void, unknown>
+  readonly jobWatch: (config: Job.WatchConfig) => Effect.Effect<void, unknown>
 }
 
 /**
@@ -67,7 +71,9 @@ export const handlers: Handlers = {
   shell: (config) => Effect.flatMap(Effect.promise(() => import("./shell.js")), (Shell) => Shell.command(config)),
   demo: (config) => Effect.flatMap(Effect.promise(() => import("./demo.js")), (Demo) => Demo.command(config)),
   codegen: (config) => Effect.flatMap(Effect.promise(() => import("./codegen.js")), (Codegen) => Codegen.run(config)),
-  schemaCheck: (config) => Effect.flatMap(Effect.promise(() => import("./schema.js")), (Schema) => Schema.run(config))
+  schemaCheck: (config) => Effect.flatMap(Effect.promise(() => import("./schema.js")), (Schema) => Schema.run(config)),
+  jobRun: (config) => Effect.flatMap(Effect.promise(() => import("./job.js")), (Job) => Job.run(config)),
+  jobWatch: (config) => Effect.flatMap(Effect.promise(() => import("./job.js")), (Job) => Job.watch(config))
 }
 
 // -----------------------------------------------------------------------------
@@ -278,11 +284,52 @@ export const makeCommand = (handlers: Handlers) => {
     CliCommand.withSubcommands([schemaCheck])
   )
 
+  const jobRun = CliCommand.make(
+    "run",
+    {
+      ...connectionOptions,
+      args: optionalText(
+        "args",
+        "JSON",
+        "The command's arguments as a JSON object; key=value arguments are added to it."
+      ),
+      command: Args.text({ name: "COMMAND" }).pipe(
+        Args.withDescription("The command that starts the job: blockdev-backup, blockdev-mirror, blockdev-create, ...")
+      ),
+      params: Args.text({ name: "key=value" }).pipe(
+        Args.withDescription("Its arguments, as for exec; a missing job-id is filled in (job- and six characters)."),
+        Args.repeated
+      )
+    },
+    handlers.jobRun
+  ).pipe(CliCommand.withDescription(
+    "Start a job and follow it to its end with a progress bar, finalizing, completing (a mirror at ready) and " +
+      "dismissing it as it needs. Exit code 0 when it concluded, 1 with QEMU's error when it failed. Ctrl-C " +
+      "cancels the job."
+  ))
+
+  const jobWatch = CliCommand.make(
+    "watch",
+    {
+      ...connectionOptions,
+      id: Args.text({ name: "ID" }).pipe(Args.withDescription("The job's id (query-jobs lists them)."))
+    },
+    handlers.jobWatch
+  ).pipe(CliCommand.withDescription(
+    "Draw a job's progress bar until it ends, without touching the job. Exit code 0 when it concluded, 1 with " +
+      "QEMU's error when it failed."
+  ))
+
+  const job = CliCommand.make("job").pipe(
+    CliCommand.withDescription("QEMU's jobs (block jobs, blockdev-create, ...): qmp job run, qmp job watch."),
+    CliCommand.withSubcommands([jobRun, jobWatch])
+  )
+
   return CliCommand.make("qmp").pipe(
     CliCommand.withDescription(
       "Talk to QEMU over QMP: run commands, watch and wait for events. qmp COMMAND --help tells more."
     ),
-    CliCommand.withSubcommands([exec, events, wait, shell, demo, codegen, schema])
+    CliCommand.withSubcommands([exec, events, wait, shell, demo, codegen, schema, job])
   )
 }
 

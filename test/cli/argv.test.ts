@@ -28,7 +28,9 @@ const viaEffectCli = (args: ReadonlyArray<string>): Outcome => {
     shell: capture("shell"),
     demo: capture("demo"),
     codegen: capture("codegen"),
-    schemaCheck: capture("schemaCheck")
+    schemaCheck: capture("schemaCheck"),
+    jobRun: capture("jobRun"),
+    jobWatch: capture("jobWatch")
   })
   const silent = { ...globalThis.console, log: () => {}, error: () => {}, info: () => {}, warn: () => {} }
   CliCommand.run(command, { name: "qmp", version: "0.0.0" })(["node", "qmp", ...args]).pipe(

@@ -245,7 +245,10 @@ describe("qmp without QEMU", () => {
       [["exec"], /Run one QMP command[\s\S]*--args JSON/],
       [["events"], /Print QMP events as they arrive[\s\S]*--count N/],
       [["wait"], /Wait for one matching event[\s\S]*--timeout DURATION/],
-      [["demo"], /Watch the event system at work[\s\S]*--server/]
+      [["demo"], /Watch the event system at work[\s\S]*--server/],
+      [["job"], /QEMU's jobs[\s\S]*run[\s\S]*watch/],
+      [["job", "run"], /Start a job and follow it to its end[\s\S]*<COMMAND>[\s\S]*--args JSON/],
+      [["job", "watch"], /Draw a job's progress bar[\s\S]*<ID>/]
     ]
     for (const [command, pattern] of commands) {
       it.live(`qmp ${[...command, "--help"].join(" ")}`, () =>

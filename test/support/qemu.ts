@@ -66,6 +66,8 @@ export interface Session {
   readonly qemu: Qemu
   readonly qmp: QmpClient.Service
   readonly events: QmpEvents.Service
+  /** The client and its registry as services, for what takes them from the context (`Jobs`, ...). */
+  readonly context: Context.Context<QmpClient.QmpClient | QmpEvents.QmpEvents>
 }
 
 /** A fresh QEMU and a client connected to it (with its own `QmpEvents`), for the current scope. */
@@ -88,7 +90,8 @@ export const session = (options: StartOptions = {}): Effect.Effect<Session, unkn
         stderr: process.stderr
       },
       qmp: Context.get(context, QmpClient.QmpClient),
-      events: Context.get(context, QmpEvents.QmpEvents)
+      events: Context.get(context, QmpEvents.QmpEvents),
+      context: Context.pick(QmpClient.QmpClient, QmpEvents.QmpEvents)(context)
     }
   })
 
