@@ -131,7 +131,11 @@ describe("Jobs", () => {
         const nodes = yield* nullNodes(client, { size: 1024 * MiB })
         const backup = { "job-id": "j1", device: nodes.source, target: nodes.target, sync: "full" } as const
         yield* client.execute("blockdev-backup", { ...backup, speed: 1 })
-        const refused = yield* Effect.flip(Jobs.run("blockdev-backup", backup))
+        // Other nodes, so that the id is all the second job has in common with the first.
+        const others = yield* nullNodes(client, { size: MiB, tag: "b" })
+        const refused = yield* Effect.flip(
+          Jobs.run("blockdev-backup", { ...backup, device: others.source, target: others.target })
+        )
         expect(refused).toMatchObject({ _tag: "QmpExecuteError", desc: "Job ID 'j1' already in use" })
         expect(yield* client.execute("query-jobs")).toMatchObject([{ id: "j1", status: "running" }])
         expect((yield* commandNames(server)).slice(-1)).toEqual(["query-jobs"])
