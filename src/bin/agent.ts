@@ -5,6 +5,7 @@
  * @since 0.1.0
  */
 import * as Effect from "effect/Effect"
+import * as Option from "effect/Option"
 import * as GuestAgent from "../GuestAgent.js"
 import type { ConnectionOptions } from "./connection.js"
 import { resolveAddress, withVerbosity } from "./connection.js"
@@ -22,7 +23,18 @@ export const withAgent = <A, E>(
   body: (agent: GuestAgent.Service) => Effect.Effect<A, E>
 ) =>
   resolveAddress(options).pipe(
-    Effect.flatMap((address) => Effect.flatMap(GuestAgent.make(address, agentOptions), body)),
+    Effect.flatMap((address) =>
+      Effect.flatMap(
+        GuestAgent.make(
+          address,
+          Option.match(options.connectTimeout, {
+            onNone: () => agentOptions,
+            onSome: (connectTimeout) => ({ ...agentOptions, connectTimeout })
+          })
+        ),
+        body
+      )
+    ),
     Effect.scoped,
     withVerbosity(options.verbose)
   )

@@ -28,7 +28,9 @@ import { usage } from "./errors.js"
  */
 export interface ConnectionOptions {
   readonly socket: Option.Option<string>
-  readonly tcp: Option.Option<string>
+  readonly tcp: Option.Option<QmpAddress>
+  /** How long to wait for QEMU to accept and greet (`QmpClient`'s `connectTimeout`). */
+  readonly connectTimeout: Option.Option<Duration.Duration>
   readonly verbose: boolean
 }
 
@@ -42,17 +44,8 @@ export const resolveAddress = (options: ConnectionOptions): Effect.Effect<QmpAdd
   if (Option.isSome(options.socket) && Option.isSome(options.tcp)) {
     return Effect.fail(usage("give either --socket or --tcp, not both"))
   }
-  if (Option.isSome(options.socket)) {
-    return options.socket.value === ""
-      ? Effect.fail(usage("--socket: expected a path"))
-      : Effect.succeed({ path: options.socket.value })
-  }
-  if (Option.isSome(options.tcp)) {
-    return Either.match(parseTcpAddress(options.tcp.value), {
-      onLeft: (message) => Effect.fail(usage(`--tcp: ${message}`)),
-      onRight: Effect.succeed
-    })
-  }
+  if (Option.isSome(options.socket)) return Effect.succeed({ path: options.socket.value })
+  if (Option.isSome(options.tcp)) return Effect.succeed(options.tcp.value)
   // As QmpClient.layerConfig reads them, with messages for a person.
   return Effect.gen(function*() {
     const socket = yield* Config.option(Config.string("QMP_SOCKET"))
@@ -97,11 +90,15 @@ const notGreeted = (address: QmpAddress, options: QmpClient.Options) =>
  */
 export const withConnection = <L, A, E>(
   options: ConnectionOptions,
-  clientOptions: QmpClient.Options,
+  commandOptions: QmpClient.Options,
   listen: (events: QmpEvents.Service) => Effect.Effect<L, never, Scope.Scope>,
   body: (qmp: QmpClient.Service, listening: L) => Effect.Effect<A, E>
-) =>
-  resolveAddress(options).pipe(
+) => {
+  const clientOptions: QmpClient.Options = Option.match(options.connectTimeout, {
+    onNone: () => commandOptions,
+    onSome: (connectTimeout) => ({ ...commandOptions, connectTimeout })
+  })
+  return resolveAddress(options).pipe(
     Effect.flatMap((address) =>
       Effect.gen(function*() {
         const events = yield* QmpEvents.make
@@ -121,3 +118,4 @@ export const withConnection = <L, A, E>(
     Effect.scoped,
     withVerbosity(options.verbose)
   )
+}

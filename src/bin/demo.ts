@@ -245,7 +245,9 @@ export const run = (options: Options = {}) =>
     const peer = yield* peerFor(options.server ?? "auto")
     for (const line of peer.banner) yield* Output.line(fit(line))
     yield* steps(peer)
-    yield* Output.line(`\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s. More: qmp --help, and the README.`)
+    yield* Output.line(
+      `\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s. More: ${Output.programName()} --help, and the README.`
+    )
   }).pipe(Effect.scoped)
 
 /**

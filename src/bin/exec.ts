@@ -4,8 +4,9 @@
  *
  * @since 0.1.0
  */
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
-import type * as Option from "effect/Option"
+import * as Option from "effect/Option"
 import * as Arguments from "./arguments.js"
 import type { ConnectionOptions } from "./connection.js"
 import { withConnection } from "./connection.js"
@@ -20,7 +21,7 @@ import * as Output from "./output.js"
  */
 export interface Config extends ConnectionOptions {
   readonly args: Option.Option<string>
-  readonly timeout: Option.Option<string>
+  readonly timeout: Option.Option<Duration.Duration>
   readonly oob: boolean
   /** Talk to the guest agent (`qemu-ga`) rather than QEMU's monitor. */
   readonly agent: boolean
@@ -38,8 +39,10 @@ export const run = (config: Config) =>
   Effect.gen(function*() {
     const name = yield* Arguments.commandName(config.command)
     const args = yield* Arguments.commandArguments(config.params, config.args)
-    const timeout = yield* Arguments.optionalDuration("timeout", config.timeout)
-    const options = timeout === undefined ? {} : { commandTimeout: timeout }
+    const options = Option.match(config.timeout, {
+      onNone: () => ({}),
+      onSome: (commandTimeout) => ({ commandTimeout })
+    })
     if (config.agent) {
       if (config.oob) return yield* usage("--oob: the guest agent has no out-of-band execution")
       const Agent = yield* Effect.promise(() => import("./agent.js"))

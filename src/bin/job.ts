@@ -125,4 +125,9 @@ export const run = (config: RunConfig) =>
  * @since 0.1.0
  * @category running
  */
-export const watch = (config: WatchConfig) => connected(config, follow(config.id, Jobs.watch(config.id)))
+export const watch = (config: WatchConfig) =>
+  Effect.flatMap(
+    // An id that starts with "-" is an option that `@effect/cli` did not know (no QEMU id does).
+    Arguments.commandName(config.id),
+    (id) => connected(config, follow(id, Jobs.watch(id)))
+  )

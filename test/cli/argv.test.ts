@@ -65,6 +65,7 @@ describe("the quick parser of qmp", () => {
   const readme: ReadonlyArray<ReadonlyArray<string>> = [
     ["exec", "query-status"],
     ["exec", "--socket", "/tmp/qmp.sock", "query-status"],
+    ["exec", "-s", "/tmp/qmp.sock", "--connect-timeout", "30s", "query-status"],
     ["exec", "blockdev-add", "driver=null-co", "node-name=src", "size=16777216"],
     ["exec", "human-monitor-command", "command-line=info status"],
     ["exec", "no-such-command"],
@@ -117,6 +118,11 @@ describe("the quick parser of qmp", () => {
     ["exec", "a.b=1", "--oob", "--socket", "wait", "no"],
     ["exec", "--socket", "a", "--socket", "b", "query-status"],
     ["events", "--count", "two"],
+    ["events", "--count", "0"],
+    ["exec", "--timeout", "soon", "query-status"],
+    ["exec", "--connect-timeout", "1x", "query-status"],
+    ["exec", "--tcp", "localhost", "query-status"],
+    ["exec", "-s", "", "query-status"],
     ["events", "--format", "xml"],
     ["events", "--name", ""],
     ["wait", "--name", " STOP"],
@@ -137,6 +143,8 @@ describe("the quick parser of qmp", () => {
   it("gives @effect/cli's configuration for every command line it accepts (random command lines)", () => {
     const words = [
       "--socket",
+      "-s",
+      "--connect-timeout",
       "--tcp",
       "--verbose",
       "-v",
@@ -168,6 +176,8 @@ describe("the quick parser of qmp", () => {
       "a.b=1",
       "{\"a\":1}",
       "5s",
+      "1x",
+      "localhost",
       "3",
       "0",
       "007",

@@ -371,6 +371,30 @@ describeQemu("qmp shell", () => {
     )
 
     it.scopedLive(
+      "a socket another client holds: after a second without a greeting, a line says why and how long qmp waits",
+      () =>
+        Effect.gen(function*() {
+          assert(hasTmux, "tmux is needed for the terminal test: apt-get install tmux")
+          // The session's own client holds QEMU's first socket: QEMU greets nobody else there.
+          const { qemu: vm } = yield* qemu
+          const held = "path" in vm.address ? vm.address.path : assert.fail("a Unix socket")
+          const { until } = yield* terminal(
+            `${process.execPath} ${buildCli()} exec -s ${held} --connect-timeout 4s query-status; ` +
+              `echo "EXITED $?"; sleep 60`
+          )
+          const notice = yield* until((text) => text.includes("Waiting up to"), "the notice")
+          const joined = notice.replace(/\n/g, "")
+          expect(joined).toContain(`qmp: no greeting from unix:${held} yet: another client probably holds this socket`)
+          expect(joined).toContain("Waiting up to 4s in all (--connect-timeout).")
+          expect(notice).not.toContain("EXITED")
+          const end = yield* until((text) => text.includes("EXITED"), "qmp's exit")
+          expect(end).toContain("EXITED 1")
+          expect(end.replace(/\n/g, "")).toMatch(/qmp: .*greet/i)
+        }),
+      60_000
+    )
+
+    it.scopedLive(
       "--hmp: HMP command lines, Tab from HMP's help, events above, quit asks first",
       () =>
         Effect.gen(function*() {
