@@ -141,7 +141,8 @@ export interface Options {
   readonly commandTimeouts?: { readonly [command: string]: Duration.DurationInput } | undefined
   /**
    * The longest message accepted, in bytes: 10 MiB by default (one `query-qmp-schema` reply is about
-   * 200 KB). A longer line ends the connection with `QmpProtocolError` ("MessageTooLarge").
+   * 200 KB). A longer message (a line; on a pretty monitor, one over many lines) ends the connection
+   * with `QmpProtocolError` ("MessageTooLarge").
    */
   readonly maxMessageBytes?: number | undefined
   /**

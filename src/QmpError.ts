@@ -34,7 +34,8 @@ export const isQmpError = (u: unknown): u is QmpError => Predicate.hasProperty(u
 /**
  * The connection could not be made: nothing listens at the address, it refused, it did not answer
  * within `connectTimeout`, or it did not greet (QEMU serves one client per QMP socket, and a second
- * client gets no greeting until the first leaves).
+ * client gets no greeting until the first leaves); for the guest agent, it did not answer
+ * `guest-sync-delimited` (`NoSync`: no agent runs in the guest, or it is busy).
  *
  * @since 0.1.0
  * @category errors
@@ -43,7 +44,7 @@ export class QmpConnectError extends Schema.TaggedError<QmpConnectError>("effect
   "QmpConnectError",
   {
     address: QmpAddress,
-    reason: Schema.Literal("NotFound", "Refused", "Timeout", "NoGreeting", "Closed", "Unknown"),
+    reason: Schema.Literal("NotFound", "Refused", "Timeout", "NoGreeting", "NoSync", "Closed", "Unknown"),
     cause: Schema.optional(Schema.Defect)
   }
 ) {
@@ -59,7 +60,11 @@ export class QmpConnectError extends Schema.TaggedError<QmpConnectError>("effect
         return `Cannot connect to QMP at ${where}: no answer within the connect timeout`
       case "NoGreeting":
         return `Connected to ${where} but QEMU sent no greeting within the connect timeout: ` +
-          `another client probably holds this QMP socket (QEMU serves one client per socket)`
+          `another client probably holds this QMP socket (QEMU serves one client per socket), ` +
+          `or it is a guest agent's socket (the agent never greets: use GuestAgent, or qmp --agent)`
+      case "NoSync":
+        return `Connected to ${where} but the guest agent did not answer guest-sync-delimited within the ` +
+          `connect timeout: is qemu-ga running in the guest (and is this its socket)?`
       case "Closed":
         return `Connected to ${where} but the server closed the connection before greeting`
       case "Unknown":
@@ -105,7 +110,7 @@ export class QmpNegotiationError
   override get message(): string {
     switch (this.reason) {
       case "BadGreeting":
-        return `The server's greeting is not a QMP greeting: ${this.detail}`
+        return `The server's first message is not a QMP greeting: ${this.detail}`
       case "Refused":
         return `The server refused capability negotiation: ${this.detail}`
       case "IncompatibleSchema":
@@ -306,6 +311,48 @@ export class QemuProcessError extends Schema.TaggedError<QemuProcessError>("effe
 }
 
 /**
+ * A job ended without doing its work: QEMU aborted it on an error (`reason` "Error", with QEMU's
+ * text in `error`: `Input/output error`, `Image is not in qcow2 format`, ...), or it was cancelled
+ * (`reason` "Cancelled", told by BLOCK_JOB_CANCELLED). `type` is QEMU's job type (`backup`,
+ * `mirror`, `create`, ...).
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JobFailed extends Schema.TaggedError<JobFailed>("effect-qmp/JobFailed")("JobFailed", {
+  id: Schema.String,
+  type: Schema.String,
+  reason: Schema.Literal("Error", "Cancelled"),
+  error: Schema.optional(Schema.String)
+}) {
+  readonly [TypeId]: TypeId = TypeId
+  override get message(): string {
+    const job = `Job '${this.id}' (${this.type})`
+    switch (this.reason) {
+      case "Error":
+        return `${job} failed: ${this.error ?? "QEMU gave no reason"}`
+      case "Cancelled":
+        return `${job} was cancelled${this.error === undefined ? "" : ` (${this.error})`}`
+    }
+  }
+}
+
+/**
+ * QEMU has no job of this id: `query-jobs` does not list it, and no event of it came.
+ *
+ * @since 0.1.0
+ * @category errors
+ */
+export class JobNotFound extends Schema.TaggedError<JobNotFound>("effect-qmp/JobNotFound")("JobNotFound", {
+  id: Schema.String
+}) {
+  readonly [TypeId]: TypeId = TypeId
+  override get message(): string {
+    return `QEMU has no job '${this.id}' (query-jobs does not list it)`
+  }
+}
+
+/**
  * How a command can fail: QEMU refused it (`QmpExecuteError`), no reply came in time
  * (`QmpTimeoutError`: QEMU may still run it, never replay it blindly), the reply or the input was
  * not QMP (`QmpProtocolError`), or the connection ended and the command's fate is unknown
@@ -332,3 +379,5 @@ export type QmpError =
   | QmpDisconnected
   | ListenerError
   | QemuProcessError
+  | JobFailed
+  | JobNotFound

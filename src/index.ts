@@ -78,11 +78,28 @@ export * as QemuProcess from "./QemuProcess.js"
 export * as QmpFleet from "./QmpFleet.js"
 
 /**
+ * QEMU's jobs followed to their end: the seed's `JobListener`, `run` (start a job, finalize,
+ * complete or dismiss it as it needs, fail with QEMU's error, cancel it when interrupted), `watch`
+ * and `progress`.
+ *
+ * @since 0.1.0
+ */
+export * as Jobs from "./Jobs.js"
+
+/**
  * A generated module against the QEMU it talks to: what was added, removed or changed.
  *
  * @since 0.1.0
  */
 export * as SchemaCheck from "./SchemaCheck.js"
+
+/**
+ * The QEMU guest agent (`qemu-ga`): QMP without a greeting, resynchronised with
+ * `guest-sync-delimited`, one command at a time.
+ *
+ * @since 0.1.0
+ */
+export * as GuestAgent from "./GuestAgent.js"
 
 /**
  * The metrics effect-qmp keeps: events received, dropped and rejected, commands pending, unknown enum values.

@@ -110,7 +110,7 @@ describe("QmpClient (QmpTestServer)", () => {
         const conn = yield* server.accept
         const error = yield* Effect.flip(Fiber.join(fiber))
         expect(error).toMatchObject({ _tag: "QmpNegotiationError", reason: "BadGreeting" })
-        expect(error.message).toContain("QMP")
+        expect(error.message).toMatch(/not a QMP greeting: it sent \{"hello":"world"\} \(QMP: is missing\)/)
         yield* conn.closed
         // A failed connect never ends the registry it was given.
         yield* events.publish(QmpMessage.makeEvent("STILL_OPEN"))
@@ -140,7 +140,49 @@ describe("QmpClient (QmpTestServer)", () => {
         const { fiber } = yield* attempt(server.address)
         const error = yield* Effect.flip(Fiber.join(fiber))
         expect(error).toMatchObject({ _tag: "QmpNegotiationError", reason: "BadGreeting" })
-        expect(error.message).toContain("not JSON")
+        // It names what the server sent.
+        expect(error.message).toBe(
+          "The server's first message is not a QMP greeting: it sent SSH-2.0-OpenSSH_9.2, which is not JSON"
+        )
+      }))
+
+    it.scopedLive("a pretty monitor: the greeting, replies and events, each over many lines", () =>
+      Effect.gen(function*() {
+        const { client, events, server } = yield* connect({ pretty: true })
+        const stops = yield* events.listener("STOP")
+        expect(yield* client.execute("query-status")).toEqual({ status: "running", singlestep: false, running: true })
+        yield* client.execute("stop")
+        expect((yield* stops.take).event).toBe("STOP")
+        yield* server.emit("BIG", { items: Array.from({ length: 100 }, (_, i) => ({ i, text: "é{[\"" })) })
+        expect(yield* client.execute("query-jobs")).toEqual([])
+        expect((yield* events.events.history).map((e) => e.event)).toEqual(["STOP", "BIG"])
+      }))
+
+    it.scopedLive("a pretty greeting in one-byte chunks: the framer is chosen once the first line is known", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make({ greeting: false, pretty: true })
+        const { fiber } = yield* attempt(server.address)
+        const conn = yield* server.accept
+        const greeting = "{\r\n    \"QMP\": {\r\n        \"version\": {\r\n            \"qemu\": {\r\n" +
+          "                \"micro\": 0,\r\n                \"minor\": 2,\r\n                \"major\": 7\r\n" +
+          "            },\r\n            \"package\": \"\"\r\n        },\r\n        \"capabilities\": [\r\n" +
+          "        ]\r\n    }\r\n}\r\n"
+        yield* conn.raw([greeting.slice(0, 1), greeting.slice(1, 2), greeting.slice(2, 3), greeting.slice(3)], {
+          delay: 5
+        })
+        const client = yield* Fiber.join(fiber)
+        expect(client.greeting.QMP.version.qemu).toEqual({ major: 7, minor: 2, micro: 0 })
+        expect(yield* client.execute("query-status")).toMatchObject({ status: "running" })
+      }))
+
+    it.scopedLive("a greeting that is JSON but not QMP is named", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make({ greeting: "[1, 2]\r\n" })
+        const { fiber } = yield* attempt(server.address)
+        const error = yield* Effect.flip(Fiber.join(fiber))
+        expect(error.message).toBe(
+          "The server's first message is not a QMP greeting: it sent [1, 2], which is an array"
+        )
       }))
 
     it.scopedLive("a server that hangs up before greeting fails with QmpConnectError Closed", () =>

@@ -242,6 +242,85 @@ describe("QmpTestServer", () => {
       }))
   })
 
+  describe("input read as QEMU reads it: a JSON stream, not lines", () => {
+    it.scopedLive("commands without newlines, several in one write, one over several writes, each answered", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make()
+        const raw = yield* rawNegotiated(server.address)
+        yield* raw.write("{\"execute\":\"query-status\",\"id\":1}{\"execute\":\"query-version\",\"id\":2}")
+        expect((yield* raw.next).id).toBe(1)
+        expect((yield* raw.next).id).toBe(2)
+        yield* raw.write("{\"execute\":")
+        yield* raw.write("\r\n  \"query-status\", \"id\": 3")
+        yield* raw.write("}")
+        expect((yield* raw.next).return.status).toBe("running")
+        // A number at the top level ends only with the byte after it.
+        yield* raw.write("42")
+        expect(yield* raw.poll(50)).toEqual(Option.none())
+        yield* raw.write(" ")
+        expect(yield* raw.next).toEqual({ error: { class: "GenericError", desc: "QMP input must be a JSON object" } })
+      }))
+
+    it.scopedLive("QEMU's parse errors, without an id; the ids echoed exactly", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make()
+        const raw = yield* rawNegotiated(server.address)
+        const generic = (desc: string) => ({ error: { class: "GenericError", desc } })
+        yield* raw.write("{\"execute\":\"query-status\",\"execute\":\"stop\"}")
+        expect(yield* raw.next).toEqual(generic("JSON parse error, duplicate key"))
+        yield* raw.write("[".repeat(1025))
+        expect(yield* raw.next).toEqual(generic("JSON nesting depth limit exceeded"))
+        yield* raw.write("{\"execute\":\"query-status\",\"id\":12345678901234567890}")
+        expect(yield* raw.line).toBe(
+          "{\"return\": {\"status\": \"running\", \"singlestep\": false, \"running\": true}, \"id\": 12345678901234567890}"
+        )
+        yield* raw.write("{\"execute\":\"no-such-é\"}")
+        expect(yield* raw.line).toBe(
+          "{\"error\": {\"class\": \"CommandNotFound\", \"desc\": \"The command no-such-\\u00E9 has not been found\"}}"
+        )
+      }))
+
+    it.scopedLive("a client that ends its side gets the replies to what it sent, then the end", () =>
+      Effect.gen(function*() {
+        const server = yield* QmpTestServer.make()
+        const raw = yield* rawNegotiated(server.address)
+        raw.socket.end("{\"execute\":\"query-status\",\"id\":\"a\"}{\"execute\":\"stop\",\"id\":\"b\"}{\"execute\":")
+        expect((yield* raw.next).id).toBe("a")
+        expect((yield* raw.next).event).toBe("STOP")
+        expect((yield* raw.next).id).toBe("b")
+        // The unfinished command is dropped, as QEMU drops it.
+        yield* raw.ended
+        expect(yield* raw.poll(20)).toEqual(Option.none())
+      }))
+
+    it.scopedLive("human-monitor-command: info status, info version, help, stop", () =>
+      Effect.gen(function*() {
+        const { client, events } = yield* connect({ version: { major: 7, minor: 2, micro: 9 }, package: " (x)" })
+        const hmp = (line: string) => client.execute("human-monitor-command", { "command-line": line })
+        expect(yield* hmp("info status")).toBe("VM status: running\r\n")
+        expect(yield* hmp("info version")).toBe("7.2.9 (x)\r\n")
+        expect(yield* hmp("help stop")).toBe("stop|s  -- stop emulation\r\n")
+        expect(yield* hmp("help")).toContain("info [subcommand] -- show various information about the system state\r\n")
+        expect(yield* hmp("info nope")).toBe("unknown command: 'info nope'\r\n")
+        const stops = yield* events.listener("STOP")
+        expect(yield* hmp("stop")).toBe("")
+        expect(yield* stops.isEmpty).toBe(false)
+        expect(yield* hmp("info status")).toBe("VM status: paused\r\n")
+        expect(yield* hmp("c now")).toBe(
+          "cont|c: extraneous characters at the end of line\r\nTry \"help c\" for more information\r\n"
+        )
+      }))
+
+    it("the README's QmpTestServer section lists every kept difference", () => {
+      const readme = Fs.readFileSync(Path.join(import.meta.dirname, "..", "README.md"), "utf8")
+      for (const difference of QmpTestServer.differences) {
+        expect(readme).toContain(
+          `| ${difference.topic} | ${difference.qemu} | ${difference.testServer} | ${difference.reason} |`
+        )
+      }
+    })
+  })
+
   describe("the default VM", () => {
     it.scopedLive("stop and cont emit STOP and RESUME before their return, only when the state changes", () =>
       Effect.gen(function*() {
@@ -389,6 +468,7 @@ describe("QmpTestServer", () => {
         const { client } = yield* connect()
         yield* nullNodes(client)
         yield* client.execute("blockdev-add", { driver: "null-co", "node-name": "big" })
+        yield* client.execute("blockdev-add", { driver: "null-co", "node-name": "tgt2", size: MiB })
         const error = (args: Record<string, unknown>) => refusal(client.executeUnknown("blockdev-backup", args))
         const base = { "job-id": "j", device: "src", target: "tgt", sync: "full" as const }
         expect((yield* error({ ...base, sync: undefined })).desc).toBe("Parameter 'sync' is missing")
@@ -397,11 +477,22 @@ describe("QmpTestServer", () => {
         expect((yield* error({ ...base, target: "big" })).desc).toBe("Source and target image have different sizes")
         expect((yield* error({ ...base, "job-id": undefined })).desc).toBe("Invalid job ID ''")
         yield* client.execute("blockdev-backup", { ...base, speed: 1024 })
-        expect((yield* error(base)).desc).toBe("Job ID 'j' already in use")
-        expect((yield* error({ ...base, "job-id": "k" })).desc)
-          .toBe("Node 'tgt' is busy: block device is in use by block job: backup")
+        // As QEMU, a busy node is found before a job ID already in use.
+        expect((yield* error(base)).desc).toBe("Node 'tgt' is busy: block device is in use by block job: backup")
+        expect((yield* error({ ...base, target: "tgt2" })).desc).toBe("Job ID 'j' already in use")
         expect((yield* refusal(client.execute("blockdev-del", { "node-name": "src" }))).desc)
           .toBe("Block device src is in use")
+      }))
+
+    it.scopedLive("a negative speed: the job is created and dropped (created, null) before the error, as QEMU does", () =>
+      Effect.gen(function*() {
+        const { client, events } = yield* connect()
+        const nodes = yield* nullNodes(client)
+        const listener = yield* events.listener("JOB_STATUS_CHANGE")
+        const refused = yield* refusal(backup(client, "neg", nodes, { speed: -1 }))
+        expect(refused.desc).toBe("Parameter 'speed' expects a non-negative value")
+        expect(statuses(yield* listener.clear)).toEqual(["created", "null"])
+        expect(yield* client.execute("query-jobs")).toEqual([])
       }))
 
     it.scoped("a throttled backup progresses with the clock; query-jobs shows its progress", () =>

@@ -46,28 +46,36 @@ export const parseDuration = (text: string): Either.Either<Duration.Duration, st
 }
 
 /**
- * The value of the option `--NAME` as a duration.
+ * Parses a count: a whole number from 1 (`--count`).
  *
  * @since 0.1.0
  * @category parsing
  */
-export const duration = (name: string, text: string): Effect.Effect<Duration.Duration, UsageError> =>
-  Either.match(parseDuration(text), {
-    onLeft: (message) => Effect.fail(usage(`--${name}: ${message}`)),
-    onRight: Effect.succeed
-  })
+export const parseCount = (text: string): Either.Either<number, string> =>
+  /^\d{1,9}$/.test(text) && Number(text) >= 1 ?
+    Either.right(Number(text)) :
+    Either.left(`expected a whole number from 1, got ${JSON.stringify(text)}`)
 
 /**
- * The value of an optional duration option, or `undefined` when it was not given.
+ * Parses one of `choices` (`--format json`).
  *
  * @since 0.1.0
  * @category parsing
  */
-export const optionalDuration = (
-  name: string,
-  text: Option.Option<string>
-): Effect.Effect<Duration.Duration | undefined, UsageError> =>
-  Option.isSome(text) ? duration(name, text.value) : Effect.succeed(undefined)
+export const parseChoice =
+  <const A extends string>(choices: ReadonlyArray<A>) => (text: string): Either.Either<A, string> =>
+    (choices as ReadonlyArray<string>).includes(text) ?
+      Either.right(text as A) :
+      Either.left(`expected ${choices.slice(0, -1).join(", ")} or ${choices.at(-1)}, got ${JSON.stringify(text)}`)
+
+/**
+ * Parses a Unix socket's path: anything but nothing.
+ *
+ * @since 0.1.0
+ * @category parsing
+ */
+export const parsePath = (text: string): Either.Either<string, string> =>
+  text === "" ? Either.left("expected a path, got \"\"") : Either.right(text)
 
 /**
  * Renders a duration as it was probably typed: `30s`, `1.5s`, `500ms`.

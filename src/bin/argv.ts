@@ -13,7 +13,12 @@
  *
  * @since 0.1.0
  */
+import * as Duration from "effect/Duration"
+import * as Either from "effect/Either"
 import * as Option from "effect/Option"
+import { parseTcpAddress } from "../QmpAddress.js"
+import * as Arguments from "./arguments.js"
+import type { ConnectionOptions } from "./connection.js"
 import type * as Events from "./events.js"
 import type * as Exec from "./exec.js"
 import type * as Wait from "./wait.js"
@@ -38,11 +43,16 @@ interface Parsed {
   readonly positionals: ReadonlyArray<string>
 }
 
-const connection: Record<string, Kind> = { "--socket": "value", "--tcp": "value", "--verbose": "flag" }
-const aliases: Record<string, string> = { "-v": "--verbose" }
+const connection: Record<string, Kind> = {
+  "--socket": "value",
+  "--tcp": "value",
+  "--connect-timeout": "value",
+  "--verbose": "flag"
+}
+const aliases: Record<string, string> = { "-v": "--verbose", "-s": "--socket" }
 
 const specs: Record<Invocation["command"], Record<string, Kind>> = {
-  exec: { ...connection, "--args": "value", "--timeout": "value", "--oob": "flag" },
+  exec: { ...connection, "--args": "value", "--timeout": "value", "--oob": "flag", "--agent": "flag" },
   events: {
     ...connection,
     "--name": "values",
@@ -53,6 +63,8 @@ const specs: Record<Invocation["command"], Record<string, Kind>> = {
   },
   wait: { ...connection, "--name": "values", "--match": "values", "--timeout": "value" }
 }
+
+const formats = Arguments.parseChoice(["json", "pretty"])
 
 /** `@effect/cli` reads these words after a flag as the flag's value (`--verbose no`). */
 const booleanWords = new Set(["true", "1", "y", "yes", "on", "false", "0", "n", "no", "off"])
@@ -105,23 +117,22 @@ const one = (parsed: Parsed, name: string): Option.Option<string> => Option.from
 
 const all = (parsed: Parsed, name: string): Array<string> => [...(parsed.values.get(name) ?? [])]
 
-const connectionOf = (parsed: Parsed) => ({
-  socket: one(parsed, "--socket"),
-  tcp: one(parsed, "--tcp"),
+/** Declines a value its option's parser refuses: `@effect/cli` then reports it, in its one wording. */
+class Declined {}
+
+/** The option's value parsed as `@effect/cli` parses it (with the same parser), if given. */
+const parsedOne = <A>(parsed: Parsed, name: string, parse: (text: string) => Either.Either<A, string>) =>
+  Option.map(one(parsed, name), (text) =>
+    Either.getOrElse(parse(text), () => {
+      throw new Declined()
+    }))
+
+const connectionOf = (parsed: Parsed): ConnectionOptions => ({
+  socket: parsedOne(parsed, "--socket", Arguments.parsePath),
+  tcp: parsedOne(parsed, "--tcp", parseTcpAddress),
+  connectTimeout: parsedOne(parsed, "--connect-timeout", Arguments.parseDuration),
   verbose: parsed.flags.has("--verbose")
 })
-
-/** `--count`: plain digits only; anything else is for `@effect/cli` to judge. */
-const countOf = (parsed: Parsed): Option.Option<number> | undefined => {
-  const text = one(parsed, "--count")
-  if (Option.isNone(text)) return Option.none()
-  return /^\d{1,9}$/.test(text.value) ? Option.some(Number(text.value)) : undefined
-}
-
-const formatOf = (parsed: Parsed): "json" | "pretty" | undefined => {
-  const text = Option.getOrElse(one(parsed, "--format"), () => "json")
-  return text === "json" || text === "pretty" ? text : undefined
-}
 
 /**
  * Parses `argv` (`process.argv`: node, the script, then the arguments) when it is a plain command
@@ -131,6 +142,15 @@ const formatOf = (parsed: Parsed): "json" | "pretty" | undefined => {
  * @category parsing
  */
 export const parse = (argv: ReadonlyArray<string>): Invocation | undefined => {
+  try {
+    return parseOrThrow(argv)
+  } catch (error) {
+    if (error instanceof Declined) return undefined
+    throw error
+  }
+}
+
+const parseOrThrow = (argv: ReadonlyArray<string>): Invocation | undefined => {
   const [command, ...tokens] = argv.slice(2)
   switch (command) {
     case "exec": {
@@ -142,8 +162,9 @@ export const parse = (argv: ReadonlyArray<string>): Invocation | undefined => {
         config: {
           ...connectionOf(parsed),
           args: one(parsed, "--args"),
-          timeout: one(parsed, "--timeout"),
+          timeout: parsedOne(parsed, "--timeout", Arguments.parseDuration),
           oob: parsed.flags.has("--oob"),
+          agent: parsed.flags.has("--agent"),
           command: name,
           params
         }
@@ -152,9 +173,8 @@ export const parse = (argv: ReadonlyArray<string>): Invocation | undefined => {
     case "events": {
       const parsed = parseTokens(tokens, specs.events)
       if (parsed === undefined || parsed.positionals.length > 0) return undefined
-      const count = countOf(parsed)
-      const format = formatOf(parsed)
-      if (count === undefined || format === undefined) return undefined
+      const count = parsedOne(parsed, "--count", Arguments.parseCount)
+      const format = Option.getOrElse(parsedOne(parsed, "--format", formats), () => "json" as const)
       return {
         command,
         config: {
@@ -162,7 +182,7 @@ export const parse = (argv: ReadonlyArray<string>): Invocation | undefined => {
           names: all(parsed, "--name"),
           match: all(parsed, "--match"),
           count,
-          timeout: one(parsed, "--timeout"),
+          timeout: parsedOne(parsed, "--timeout", Arguments.parseDuration),
           format
         }
       }
@@ -176,7 +196,10 @@ export const parse = (argv: ReadonlyArray<string>): Invocation | undefined => {
           ...connectionOf(parsed),
           names: all(parsed, "--name"),
           match: all(parsed, "--match"),
-          timeout: Option.getOrElse(one(parsed, "--timeout"), () => "30s"),
+          timeout: Option.getOrElse(
+            parsedOne(parsed, "--timeout", Arguments.parseDuration),
+            () => Duration.seconds(30)
+          ),
           command: [...parsed.positionals]
         }
       }

@@ -1,6 +1,7 @@
 /**
- * The full command line of the `qmp` tool, built with `@effect/cli`: `exec`, `events`, `wait`, `shell`
- * and `demo`, with help, and every error that the command line can have.
+ * The full command line of the `qmp` tool, built with `@effect/cli` from one file per command in
+ * `cli/` (`exec`, `events`, `wait`, `shell`, `job run`, `job watch`, `demo`, `codegen`, `schema
+ * check`): help (`cli/help.ts`), and every error that the command line can have, in one wording.
  *
  * `run(argv)` parses the command line, runs the command, and gives the process's exit code: 0 on
  * success, 1 on any error (a one-line message on stderr, never a stack trace), 2 when `wait` timed
@@ -10,21 +11,28 @@
  *
  * @since 0.1.0
  */
-import * as Args from "@effect/cli/Args"
 import * as CliConfig from "@effect/cli/CliConfig"
 import * as CliCommand from "@effect/cli/Command"
 import * as HelpDoc from "@effect/cli/HelpDoc"
-import * as Options from "@effect/cli/Options"
 import * as ValidationError from "@effect/cli/ValidationError"
 import * as NodeContext from "@effect/platform-node/NodeContext"
 import * as Console from "effect/Console"
 import * as Effect from "effect/Effect"
-import * as Option from "effect/Option"
+import * as CodegenCli from "./cli/codegen.js"
+import * as DemoCli from "./cli/demo.js"
+import * as EventsCli from "./cli/events.js"
+import * as ExecCli from "./cli/exec.js"
+import * as Help from "./cli/help.js"
+import * as JobCli from "./cli/job.js"
+import * as SchemaCli from "./cli/schema.js"
+import * as ShellCli from "./cli/shell.js"
+import * as WaitCli from "./cli/wait.js"
 import type * as Codegen from "./codegen.js"
 import type * as Demo from "./demo.js"
 import { toExitCode } from "./errors.js"
 import type * as Events from "./events.js"
 import type * as Exec from "./exec.js"
+import type * as Job from "./job.js"
 import * as Output from "./output.js"
 import type * as Schema from "./schema.js"
 import type * as Shell from "./shell.js"
@@ -52,6 +60,8 @@ export interface Handlers {
   readonly demo: (config: Demo.Config) => Effect.Effect<void, unknown>
   readonly codegen: (config: Codegen.Config) => Effect.Effect<void, unknown>
   readonly schemaCheck: (config: Schema.Config) => Effect.Effect<void, unknown>
+  readonly jobRun: (config: Job.RunConfig) => Effect.Effect<void, unknown>
+  readonly jobWatch: (config: Job.WatchConfig) => Effect.Effect<void, unknown>
 }
 
 /**
@@ -67,48 +77,122 @@ export const handlers: Handlers = {
   shell: (config) => Effect.flatMap(Effect.promise(() => import("./shell.js")), (Shell) => Shell.command(config)),
   demo: (config) => Effect.flatMap(Effect.promise(() => import("./demo.js")), (Demo) => Demo.command(config)),
   codegen: (config) => Effect.flatMap(Effect.promise(() => import("./codegen.js")), (Codegen) => Codegen.run(config)),
-  schemaCheck: (config) => Effect.flatMap(Effect.promise(() => import("./schema.js")), (Schema) => Schema.run(config))
+  schemaCheck: (config) => Effect.flatMap(Effect.promise(() => import("./schema.js")), (Schema) => Schema.run(config)),
+  jobRun: (config) => Effect.flatMap(Effect.promise(() => import("./job.js")), (Job) => Job.run(config)),
+  jobWatch: (config) => Effect.flatMap(Effect.promise(() => import("./job.js")), (Job) => Job.watch(config))
 }
-
-// -----------------------------------------------------------------------------
-// Options
-// -----------------------------------------------------------------------------
-
-/** An optional option with a value: `--NAME PSEUDONAME`. */
-const optionalText = (name: string, pseudoName: string, description: string) =>
-  Options.text(name).pipe(Options.withDescription(description), Options.withPseudoName(pseudoName), Options.optional)
-
-const connectionOptions = {
-  socket: optionalText(
-    "socket",
-    "PATH",
-    "The QMP Unix socket of QEMU (-qmp unix:PATH,server=on,wait=off). Default: $QMP_SOCKET."
-  ),
-  tcp: optionalText("tcp", "HOST:PORT", "The QMP TCP address of QEMU (-qmp tcp:HOST:PORT,server=on,wait=off)."),
-  verbose: Options.boolean("verbose").pipe(
-    Options.withAlias("v"),
-    Options.withDescription("Show the QMP messages sent (->) and received (<-) on stderr.")
-  )
-}
-
-const matchOption = Options.text("match").pipe(
-  Options.withDescription(
-    "Only events whose data has this field (key=value, as for exec; dotted keys reach into objects). Repeatable."
-  ),
-  Options.withPseudoName("KEY=VALUE"),
-  Options.repeated,
-  Options.optional,
-  Options.map(Option.getOrElse((): Array<string> => []))
-)
-
-const formatOption = Options.choice("format", ["json", "pretty"]).pipe(
-  Options.withDescription("json: one JSON object per line, as QEMU sent it; pretty: local time, name and data."),
-  Options.withDefault("json" as const)
-)
 
 // -----------------------------------------------------------------------------
 // Commands
 // -----------------------------------------------------------------------------
+
+const rootDescription = "Talk to QEMU over QMP: run commands, watch and wait for events, follow jobs, or open a shell."
+
+const jobDescription = "QEMU's jobs (block jobs, blockdev-create, ...), followed to their end with a progress bar."
+
+const schemaDescription = "QEMU's QMP schema, against the typed modules."
+
+const rootExamples: Help.Examples = [
+  [
+    "qmp exec -s /tmp/qmp.sock query-status",
+    "Run one command on the QEMU started with -qmp unix:/tmp/qmp.sock,server=on,wait=off."
+  ],
+  ["qmp events --format pretty", "Watch events as they come (QMP_SOCKET gives the socket)."],
+  ["qmp shell", "An interactive shell, with Tab completion from QEMU's own schema."]
+]
+
+/**
+ * Every command of `qmp` as help shows it, by its words after `qmp` (`""` for `qmp` itself).
+ *
+ * @since 0.1.0
+ * @category constructors
+ */
+export const makeEntries = (handlers: Handlers): ReadonlyMap<string, Help.Entry> => {
+  const jobRun = JobCli.makeRun(handlers.jobRun)
+  const jobWatch = JobCli.makeWatch(handlers.jobWatch)
+  const job = CliCommand.make("job").pipe(
+    CliCommand.withDescription(jobDescription),
+    CliCommand.withSubcommands([jobRun, jobWatch])
+  )
+  const schemaCheck = SchemaCli.makeCheck(handlers.schemaCheck)
+  const schema = CliCommand.make("schema").pipe(
+    CliCommand.withDescription(schemaDescription),
+    CliCommand.withSubcommands([schemaCheck])
+  )
+  const commands: ReadonlyArray<Help.Entry> = [
+    {
+      path: ["exec"],
+      command: ExecCli.make(handlers.exec),
+      description: ExecCli.description,
+      examples: ExecCli.examples
+    },
+    {
+      path: ["events"],
+      command: EventsCli.make(handlers.events),
+      description: EventsCli.description,
+      examples: EventsCli.examples
+    },
+    {
+      path: ["wait"],
+      command: WaitCli.make(handlers.wait),
+      description: WaitCli.description,
+      examples: WaitCli.examples
+    },
+    {
+      path: ["shell"],
+      command: ShellCli.make(handlers.shell),
+      description: ShellCli.description,
+      examples: ShellCli.examples
+    },
+    {
+      path: ["job"],
+      command: job,
+      description: jobDescription,
+      examples: [...JobCli.runExamples.slice(0, 1), ...JobCli.watchExamples.slice(0, 1)]
+    },
+    {
+      path: ["demo"],
+      command: DemoCli.make(handlers.demo),
+      description: DemoCli.description,
+      examples: DemoCli.examples
+    },
+    {
+      path: ["codegen"],
+      command: CodegenCli.make(handlers.codegen),
+      description: CodegenCli.description,
+      examples: CodegenCli.examples
+    },
+    { path: ["schema"], command: schema, description: schemaDescription, examples: SchemaCli.examples.slice(0, 1) }
+  ]
+  const root = CliCommand.make("qmp").pipe(
+    CliCommand.withDescription(rootDescription),
+    CliCommand.withSubcommands(
+      commands.map((entry) => entry.command) as unknown as [Help.Entry["command"], ...Array<Help.Entry["command"]>]
+    )
+  )
+  const all: ReadonlyArray<Help.Entry> = [
+    { path: [], command: root, description: rootDescription, examples: rootExamples },
+    ...commands,
+    { path: ["job", "run"], command: jobRun, description: JobCli.runDescription, examples: JobCli.runExamples },
+    { path: ["job", "watch"], command: jobWatch, description: JobCli.watchDescription, examples: JobCli.watchExamples },
+    {
+      path: ["schema", "check"],
+      command: schemaCheck,
+      description: SchemaCli.description,
+      examples: SchemaCli.examples
+    }
+  ]
+  return new Map(all.map((entry) => [entry.path.join(" "), entry]))
+}
+
+/** The commands right under `entry`: `job run` and `job watch` under `job`. */
+const subcommandsOf = (entries: ReadonlyMap<string, Help.Entry>, entry: Help.Entry): Array<Help.Entry> =>
+  [...entries.values()].filter((other) =>
+    other.path.length === entry.path.length + 1 && entry.path.every((word, i) => other.path[i] === word)
+  )
+
+/** The `qmp` command, its subcommands' types erased: help and `run` take it as a whole. */
+type Qmp = CliCommand.Command<"qmp", never, unknown, unknown>
 
 /**
  * The `qmp` command and its subcommands, running `handlers`.
@@ -116,188 +200,79 @@ const formatOption = Options.choice("format", ["json", "pretty"]).pipe(
  * @since 0.1.0
  * @category constructors
  */
-export const makeCommand = (handlers: Handlers) => {
-  const exec = CliCommand.make(
-    "exec",
-    {
-      ...connectionOptions,
-      args: optionalText(
-        "args",
-        "JSON",
-        "The command's arguments as a JSON object; key=value arguments are added to it."
-      ),
-      timeout: optionalText("timeout", "DURATION", "How long to wait for the reply (default 60s)."),
-      oob: Options.boolean("oob").pipe(
-        Options.withDescription("Run the command out of band (exec-oob), for the commands that allow it.")
-      ),
-      command: Args.text({ name: "COMMAND" }).pipe(Args.withDescription("The QMP command, e.g. query-status.")),
-      params: Args.text({ name: "key=value" }).pipe(
-        Args.withDescription(
-          "Arguments: values are JSON when they parse as JSON, strings otherwise; key:=value is always a string; " +
-            "a.b=1 gives {\"a\":{\"b\":1}}."
-        ),
-        Args.repeated
-      )
-    },
-    handlers.exec
-  ).pipe(CliCommand.withDescription("Run one QMP command and print its return as JSON."))
-
-  const events = CliCommand.make(
-    "events",
-    {
-      ...connectionOptions,
-      names: Options.text("name").pipe(
-        Options.withDescription("Only events of this name (STOP, JOB_STATUS_CHANGE, ...). Repeatable."),
-        Options.withPseudoName("NAME"),
-        Options.repeated,
-        Options.optional,
-        Options.map(Option.getOrElse((): Array<string> => []))
-      ),
-      match: matchOption,
-      count: Options.integer("count").pipe(
-        Options.withDescription("Stop after this many events."),
-        Options.withPseudoName("N"),
-        Options.optional
-      ),
-      timeout: optionalText("timeout", "DURATION", "Stop after this long (500ms, 30s, 2m, ...). Default: no limit."),
-      format: formatOption
-    },
-    handlers.events
-  ).pipe(CliCommand.withDescription(
-    "Print QMP events as they arrive, until Ctrl-C, --count events, --timeout, or the end of the connection."
-  ))
-
-  const wait = CliCommand.make(
-    "wait",
-    {
-      ...connectionOptions,
-      names: Options.text("name").pipe(
-        Options.withDescription("The event to wait for. Repeatable: any of them."),
-        Options.withPseudoName("NAME"),
-        Options.atLeast(1)
-      ),
-      match: matchOption,
-      timeout: Options.text("timeout").pipe(
-        Options.withDescription("Give up after this long (default 30s), with exit code 2."),
-        Options.withPseudoName("DURATION"),
-        Options.withDefault("30s")
-      ),
-      command: Args.text({ name: "-- COMMAND key=value" }).pipe(
-        Args.withDescription(
-          "A command to run once the listener is registered, so that an event QEMU sends before the command's " +
-            "return is not missed."
-        ),
-        Args.repeated
-      )
-    },
-    handlers.wait
-  ).pipe(CliCommand.withDescription(
-    "Wait for one matching event and print it; with -- COMMAND, run that command first (the listener is " +
-      "registered before it is sent). Exit code 2 on timeout, 3 if the connection ends."
-  ))
-
-  const shell = CliCommand.make(
-    "shell",
-    {
-      ...connectionOptions,
-      history: optionalText("history", "FILE", "The history file (default ~/.qmp_history).")
-    },
-    handlers.shell
-  ).pipe(CliCommand.withDescription(
-    "An interactive QMP shell: command key=value ... or raw JSON, Tab completion, history, events as they " +
-      "arrive. Reading a script from stdin, it prints one JSON line per command and exits 1 if any failed."
-  ))
-
-  const demo = CliCommand.make(
-    "demo",
-    {
-      verbose: connectionOptions.verbose,
-      server: Options.choice("server", ["auto", "qemu", "builtin"]).pipe(
-        Options.withDescription(
-          "auto: a real QEMU when qemu-system-x86_64 is on PATH, else the built-in QmpTestServer; qemu or " +
-            "builtin to choose."
-        ),
-        Options.withDefault("auto" as const)
-      )
-    },
-    handlers.demo
-  ).pipe(CliCommand.withDescription(
-    "Watch the event system at work on a live QMP connection (what npm start runs)."
-  ))
-
-  const codegen = CliCommand.make(
-    "codegen",
-    {
-      ...connectionOptions,
-      out: Options.text("out").pipe(
-        Options.withDescription("The directory to write the module into (types.ts, schemas.ts, index.ts, ...)."),
-        Options.withPseudoName("DIR")
-      ),
-      from: optionalText("from", "FILE", "A saved query-qmp-schema reply, instead of asking a QEMU."),
-      qemu: optionalText("qemu", "VERSION", "The QEMU version to record (default: the QEMU's query-version)."),
-      runtime: Options.text("runtime").pipe(
-        Options.withDescription("Where the generated code imports QmpSchema from."),
-        Options.withPseudoName("MODULE"),
-        Options.withDefault("effect-qmp/QmpSchema")
-      )
-    },
-    handlers.codegen
-  ).pipe(CliCommand.withDescription(
-    "Generate TypeScript types and Effect Schemas of every command, event and type of your QEMU, from its " +
-      "query-qmp-schema, for QmpClient.typed and QmpEvents.typed."
-  ))
-
-  const schemaCheck = CliCommand.make(
-    "check",
-    {
-      ...connectionOptions,
-      module: optionalText("module", "FILE", "A generated module's index.js (default: QEMU 7.2's, which is built in)."),
-      from: optionalText("from", "FILE", "A saved query-qmp-schema reply to compare with, instead of a module.")
-    },
-    handlers.schemaCheck
-  ).pipe(CliCommand.withDescription(
-    "Compare the QEMU's query-qmp-schema with a generated module (or a saved reply): commands and events missing or new, members " +
-      "added, removed or retyped, enum values added. Exit code 1 when typed calls could fail on the differences."
-  ))
-
-  const schema = CliCommand.make("schema").pipe(
-    CliCommand.withDescription("QEMU's QMP schema: qmp schema check."),
-    CliCommand.withSubcommands([schemaCheck])
-  )
-
-  return CliCommand.make("qmp").pipe(
-    CliCommand.withDescription(
-      "Talk to QEMU over QMP: run commands, watch and wait for events. qmp COMMAND --help tells more."
-    ),
-    CliCommand.withSubcommands([exec, events, wait, shell, demo, codegen, schema])
-  )
-}
-
-/**
- * The `qmp` command and its subcommands.
- *
- * @since 0.1.0
- * @category commands
- */
-export const command = makeCommand(handlers)
+export const makeCommand = (handlers: Handlers): Qmp => makeEntries(handlers).get("")!.command as unknown as Qmp
 
 // -----------------------------------------------------------------------------
 // Running
 // -----------------------------------------------------------------------------
+
+/** Built-in options (--completions, --wizard, ...) stay out of the help. */
+const cliConfig: Partial<CliConfig.CliConfig> = { showBuiltIns: false }
 
 // eslint-disable-next-line no-control-regex
 const ansi = /\u001b\[[0-9;]*m/g
 
 const stripAnsi = (u: unknown): unknown => typeof u === "string" ? u.replace(ansi, "") : u
 
-/** Renders what @effect/cli found wrong with the command line as one line of plain text. */
-const validationMessage = (error: ValidationError.ValidationError): string =>
-  Output.oneLine(HelpDoc.toAnsiText(error.error).replace(ansi, ""))
+/**
+ * The command a command line names (`qmp job run ...` names `job run`), as far as its first words
+ * name one; `qmp` itself otherwise.
+ */
+const entryOf = (entries: ReadonlyMap<string, Help.Entry>, tokens: ReadonlyArray<string>): Help.Entry => {
+  let path: Array<string> = []
+  for (const token of tokens) {
+    if (token.startsWith("-")) continue
+    if (!entries.has([...path, token].join(" "))) break
+    path = [...path, token]
+  }
+  return entries.get(path.join(" "))!
+}
 
-const messageOf = (error: unknown): string => {
-  if (ValidationError.isValidationError(error)) return validationMessage(error)
-  if (error instanceof Error) return error.message
-  return String(error)
+/** The words before `--`, where `--help` means help. */
+const beforeDashes = (tokens: ReadonlyArray<string>): ReadonlyArray<string> => {
+  const end = tokens.indexOf("--")
+  return end === -1 ? tokens : tokens.slice(0, end)
+}
+
+/** `qmp --help`, `qmp job run -h`, or `qmp` alone. */
+const wantsHelp = (tokens: ReadonlyArray<string>): boolean =>
+  tokens.length === 0 || beforeDashes(tokens).some((token) => token === "--help" || token === "-h")
+
+/**
+ * What `@effect/cli` found wrong with the command line, in the words the rest of `qmp` uses:
+ * `unknown option "--x"`, `unexpected argument "x"`, `missing option --x`, `--NAME: expected ..., got
+ * "..."` (the options' own parsers say that one).
+ */
+const validationMessage = (error: ValidationError.ValidationError, tokens: ReadonlyArray<string>): string => {
+  const text = Output.oneLine(HelpDoc.toAnsiText(error.error).replace(ansi, "")).trim()
+  const unknown = /^Received unknown argument: '(.*)'$/s.exec(text)
+  if (unknown !== null) {
+    return unknown[1].startsWith("-") ?
+      `unknown option ${JSON.stringify(unknown[1].split("=")[0])}` :
+      `unexpected argument ${JSON.stringify(unknown[1])}`
+  }
+  const missingOption = /^Expected (?:to find|at least 1 value\(s\) for) option: '(.*)'$/.exec(text)
+  if (missingOption !== null) return `missing option ${missingOption[1]}`
+  const missingArgument = /^Missing argument <(.*)>$/.exec(text)
+  if (missingArgument !== null) return `missing argument ${missingArgument[1]}`
+  const subcommand = /^Invalid subcommand for (.*) - use one of (.*)$/.exec(text)
+  if (subcommand !== null) {
+    const given = tokens.find((token) => !token.startsWith("-"))
+    return `unknown command ${JSON.stringify(given ?? "")}: use one of ${subcommand[2].replace(/'/g, "")}`
+  }
+  return text
+}
+
+const messageOf = (entry: Help.Entry, program: string, tokens: ReadonlyArray<string>) => (error: unknown): string => {
+  const message = ValidationError.isValidationError(error)
+    ? validationMessage(error, tokens)
+    : error instanceof Error
+    ? error.message
+    : String(error)
+  // The command line is wrong where the command's help can tell what is right.
+  return /^(unknown option|unexpected argument|missing (option|argument)) /.test(message)
+    ? `${message} (${[program, ...entry.path, "--help"].join(" ")} lists what it takes)`
+    : message
 }
 
 /**
@@ -308,21 +283,33 @@ const messageOf = (error: unknown): string => {
  * @category running
  */
 export const run = (argv: ReadonlyArray<string>, version: string): Effect.Effect<number> => {
-  const cli = CliCommand.run(command, { name: "qmp", version, executable: "qmp" })
+  const entries = makeEntries(handlers)
+  const tokens = argv.slice(2)
+  const entry = entryOf(entries, beforeDashes(tokens))
+  const program = Output.programName()
+  const print = (text: string) => Console.log(Output.stdoutIsTerminal ? text : text.replace(ansi, ""))
+  if (wantsHelp(tokens)) {
+    const help = Help.render(entry, subcommandsOf(entries, entry), program, CliConfig.make(cliConfig))
+    // The version heads the help of qmp itself.
+    const doc = entry.path.length === 0 ? HelpDoc.sequence(HelpDoc.p(`qmp ${version}`), help) : help
+    return Effect.as(print(HelpDoc.toAnsiText(doc)), 0)
+  }
+  const qmp = entries.get("")!.command as unknown as Qmp
+  const cli = CliCommand.run(qmp, { name: "qmp", version, executable: "qmp" })
   return toExitCode(
     Console.consoleWith((console) =>
       Effect.withConsole(cli(argv), {
         ...console,
-        // Help goes to stdout: plain text when piped.
+        // What @effect/cli prints (--version) goes to stdout: plain text when piped.
         log: (...args) => console.log(...(Output.stdoutIsTerminal ? args : args.map(stripAnsi))),
         // @effect/cli prints its own error documents with Console.error before failing with them: they
         // are reported by `toExitCode` instead, as one line.
         error: () => Effect.void
       })
     ),
-    messageOf
+    messageOf(entry, program, tokens)
   ).pipe(
     Effect.provide(NodeContext.layer),
-    Effect.provide(CliConfig.layer({ showBuiltIns: false }))
+    Effect.provide(CliConfig.layer(cliConfig))
   )
 }

@@ -11,9 +11,8 @@ import * as Effect from "effect/Effect"
 import * as Layer from "effect/Layer"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as SynchronizedRef from "effect/SynchronizedRef"
-import * as EventFilter from "../EventFilter.js"
 import { findOnPath } from "../internal/findOnPath.js"
+import * as Jobs from "../Jobs.js"
 import * as QemuProcess from "../QemuProcess.js"
 import * as QmpClient from "../QmpClient.js"
 import type { QemuProcessError, QmpConnectError, QmpNegotiationError } from "../QmpError.js"
@@ -22,6 +21,7 @@ import type * as QmpMessage from "../QmpMessage.js"
 import * as QmpTestServer from "../testing/QmpTestServer.js"
 import { withVerbosity } from "./connection.js"
 import * as Output from "./output.js"
+import * as Progress from "./progress.js"
 
 /**
  * @since 0.1.0
@@ -107,63 +107,26 @@ const title = (step: number, text: string) => Output.line(fit(`\n${step}/6  ${te
 
 const showEvent = (event: QmpMessage.QmpEvent) => say(Output.prettyEvent(event))
 
-const mib = (bytes: number) => (bytes / (1024 * 1024)).toFixed(1)
-
-const bar = (done: number, total: number, status: string): string => {
-  const width = 30
-  const ratio = total <= 0 ? 0 : Math.min(1, done / total)
-  const filled = Math.round(ratio * width)
-  const percent = `${Math.floor(ratio * 100)}%`.padStart(4)
-  return `   [${"#".repeat(filled)}${"-".repeat(width - filled)}] ${percent}  ${mib(done)}/${mib(total)} MiB  ${status}`
-}
-
-/**
- * The lines of the job step: events as they come, and a progress bar. On a terminal the bar is drawn
- * in place, below the events; when piped, it is printed as a line at each quarter.
- */
-interface Screen {
-  readonly event: (text: string) => Effect.Effect<void>
-  readonly progress: (done: number, total: number, status: string) => Effect.Effect<void>
-  readonly finish: Effect.Effect<void>
-}
-
-const makeScreen = (terminal: boolean): Effect.Effect<Screen> =>
-  Effect.gen(function*() {
-    // The bar on screen (terminal), or the last quarter printed (pipe).
-    const state = yield* SynchronizedRef.make({ bar: "", quarter: -1, last: "" })
-    const write = (text: string) => Effect.sync(() => process.stdout.write(text))
-    const clear = "\r\u001b[K"
-    return {
-      event: (text) =>
-        SynchronizedRef.updateEffect(state, (s) =>
-          terminal
-            ? Effect.as(write(`${clear}${fit(`   ${text}`)}\n${s.bar}`), s)
-            : Effect.as(say(text), s)),
-      progress: (done, total, status) =>
-        SynchronizedRef.updateEffect(state, (s) => {
-          const line = bar(done, total, status)
-          if (terminal) return Effect.as(write(`${clear}${line}`), { ...s, bar: line, last: line })
-          const quarter = total <= 0 ? 0 : Math.floor((4 * done) / total)
-          return quarter > s.quarter ? Effect.as(Output.line(line), { ...s, quarter, last: line }) : Effect.succeed({
-            ...s,
-            last: line
-          })
-        }),
-      finish: SynchronizedRef.updateEffect(state, (s) =>
-        terminal
-          ? Effect.as(write(s.bar === "" ? "" : "\n"), { ...s, bar: "" })
-          : Effect.succeed(s))
+/** An event of a job on one line within 80 columns: BLOCK_JOB_* events with their progress in MiB. */
+const jobEventLine = (event: Jobs.JobEvent): string => {
+  switch (event.event) {
+    case "BLOCK_JOB_COMPLETED":
+    case "BLOCK_JOB_CANCELLED":
+    case "BLOCK_JOB_READY": {
+      const { data } = event
+      const error = event.event === "BLOCK_JOB_COMPLETED" && event.data.error !== undefined ?
+        `, ${event.data.error}` :
+        ""
+      return `${Output.localTime(event.timestamp)}  ${event.event}  ${data.device}: ` +
+        `${Progress.mib(data.offset)} of ${Progress.mib(data.len)} MiB${error}`
     }
-  })
-
-interface JobInfo {
-  readonly id: string
-  readonly status: string
-  readonly "current-progress": number
-  readonly "total-progress": number
+    default:
+      return Output.prettyEvent(event)
+  }
 }
 
-const isJobList = (u: unknown): u is ReadonlyArray<JobInfo> => Array.isArray(u)
+const jobBar = (done: number, total: number, status: string) =>
+  `   ${Progress.bar(Progress.ratio(done, total), `${Progress.mib(done)}/${Progress.mib(total)} MiB  ${status}`)}`
 
 // -----------------------------------------------------------------------------
 // The steps
@@ -199,44 +162,47 @@ const steps = (peer: Peer) =>
     yield* showEvent(yield* events.events.take)
     yield* say(`events.isEmpty: ${yield* events.events.isEmpty}`)
 
-    yield* title(4, `A filtered listener following block job job1 to "concluded"`)
-    yield* Effect.scoped(Effect.gen(function*() {
-      for (const node of ["src", "tgt"]) {
-        yield* qmp.execute("blockdev-add", { driver: "null-co", "node-name": node, size: jobSize })
-      }
-      const listener = yield* events.listener("JOB_STATUS_CHANGE", EventFilter.data({ id: "job1" }))
-      yield* say(`listener("JOB_STATUS_CHANGE", EventFilter.data({ id: "job1" })), then`)
-      yield* say(`blockdev-backup job0 (unthrottled) and job1 (16 MiB at 8 MiB/s, null-co):`)
-      const backup = (id: string, speed: number) =>
-        qmp.execute("blockdev-backup", { "job-id": id, device: "src", target: "tgt", sync: "full", speed })
-      yield* backup("job0", 0)
-      const screen = yield* makeScreen(Output.stdoutIsTerminal)
-      yield* backup("job1", jobSpeed)
-      const follow = listener.stream.pipe(
-        Stream.takeUntil((event) => event.data?.status === "concluded"),
-        Stream.runForEach((event) => screen.event(Output.prettyEvent(event)))
-      )
-      const poll = Effect.gen(function*() {
-        const job = (yield* qmp.execute("query-jobs").pipe(Effect.map((jobs) => isJobList(jobs) ? jobs : [])))
-          .find((job) => job.id === "job1")
-        if (job !== undefined && job.status !== "concluded") {
-          yield* screen.progress(job["current-progress"], job["total-progress"], job.status)
+    yield* title(4, `Jobs following block job job1 to its end`)
+    yield* Effect.scoped(
+      Effect.gen(function*() {
+        for (const node of ["src", "tgt"]) {
+          yield* qmp.execute("blockdev-add", { driver: "null-co", "node-name": node, size: jobSize })
         }
-        yield* Effect.sleep("100 millis")
-      }).pipe(Effect.forever)
-      const started = Date.now()
-      yield* Effect.raceFirst(follow, poll).pipe(
-        Effect.timeoutFail({
-          duration: Duration.seconds(15),
-          onTimeout: () => new Error("job1 did not conclude within 15 seconds")
-        })
-      )
-      yield* screen.progress(jobSize, jobSize, "concluded")
-      yield* screen.finish
-      const job0 = (yield* events.events.history).filter((e) => e.data?.id === "job0" || e.data?.device === "job0")
-      const seconds = ((Date.now() - started) / 1000).toFixed(1)
-      yield* say(`job1 took ${seconds} s; the filter kept out job0's ${job0.length} events`)
-    }))
+        const listener = yield* Jobs.listener("job1")
+        yield* say(`Jobs.listener("job1"), then blockdev-backup job0 (unthrottled) with Jobs.run,`)
+        yield* say(`and job1 (16 MiB at 8 MiB/s, null-co) with Jobs.start, and Jobs.progress:`)
+        const backup = { device: "src", target: "tgt", sync: "full" } as const
+        yield* Jobs.run("blockdev-backup", { ...backup, "job-id": "job0" })
+        const screen = yield* Progress.makeScreen()
+        const started = Date.now()
+        const job = yield* Jobs.start("blockdev-backup", { ...backup, "job-id": "job1", speed: jobSpeed })
+        yield* Effect.all([
+          job.result,
+          listener.stream.pipe(
+            Stream.takeUntil((event) => event.event === "JOB_STATUS_CHANGE" && event.data.status === "null"),
+            Stream.runForEach((event) => screen.line(fit(`   ${jobEventLine(event)}`)))
+          ),
+          Jobs.progress(job.id).pipe(
+            Stream.runForEach((info) =>
+              screen.progress(
+                Progress.ratio(info["current-progress"], info["total-progress"]),
+                jobBar(info["current-progress"], info["total-progress"], info.status)
+              )
+            )
+          )
+        ], { concurrency: "unbounded", discard: true }).pipe(
+          Effect.timeoutFail({
+            duration: Duration.seconds(15),
+            onTimeout: () => new Error("job1 did not end within 15 seconds")
+          })
+        )
+        yield* screen.progress(1, jobBar(jobSize, jobSize, "concluded"))
+        yield* screen.finish
+        const job0 = (yield* events.events.history).filter((e) => e.data?.id === "job0" || e.data?.device === "job0")
+        const seconds = ((Date.now() - started) / 1000).toFixed(1)
+        yield* say(`job1 took ${seconds} s; Jobs.listener("job1") kept out job0's ${job0.length} events`)
+      }).pipe(Effect.provideService(QmpClient.QmpClient, qmp), Effect.provideService(QmpEvents.QmpEvents, events))
+    )
 
     yield* title(5, "The default listener's history (clear leaves it whole)")
     const history = yield* events.events.history
@@ -279,7 +245,9 @@ export const run = (options: Options = {}) =>
     const peer = yield* peerFor(options.server ?? "auto")
     for (const line of peer.banner) yield* Output.line(fit(line))
     yield* steps(peer)
-    yield* Output.line(`\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s. More: qmp --help, and the README.`)
+    yield* Output.line(
+      `\nDone in ${((Date.now() - started) / 1000).toFixed(1)} s. More: ${Output.programName()} --help, and the README.`
+    )
   }).pipe(Effect.scoped)
 
 /**

@@ -3,6 +3,7 @@
  *
  * @since 0.1.0
  */
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Ref from "effect/Ref"
@@ -11,7 +12,7 @@ import type * as QmpMessage from "../QmpMessage.js"
 import * as Arguments from "./arguments.js"
 import type { ConnectionOptions } from "./connection.js"
 import { withConnection } from "./connection.js"
-import { ExitCode, interruptedExitCode, usage } from "./errors.js"
+import { ExitCode, interruptedExitCode } from "./errors.js"
 import * as Output from "./output.js"
 
 /**
@@ -24,7 +25,7 @@ export interface Config extends ConnectionOptions {
   readonly names: ReadonlyArray<string>
   readonly match: ReadonlyArray<string>
   readonly count: Option.Option<number>
-  readonly timeout: Option.Option<string>
+  readonly timeout: Option.Option<Duration.Duration>
   readonly format: "json" | "pretty"
 }
 
@@ -37,10 +38,6 @@ export interface Config extends ConnectionOptions {
 export const run = (config: Config) =>
   Effect.gen(function*() {
     const filter = yield* Arguments.matchFilter(config.match)
-    const timeout = yield* Arguments.optionalDuration("timeout", config.timeout)
-    if (Option.isSome(config.count) && config.count.value < 1) {
-      return yield* usage(`--count: expected a positive number, got ${config.count.value}`)
-    }
     // Ctrl-C is the normal way to stop watching.
     yield* Ref.set(interruptedExitCode, ExitCode.Ok)
     const format = config.format === "pretty"
@@ -53,7 +50,7 @@ export const run = (config: Config) =>
       (_, listener) => {
         let stream = listener.stream.pipe(Stream.catchTag("QmpDisconnected", () => Stream.empty))
         if (Option.isSome(config.count)) stream = Stream.take(stream, config.count.value)
-        if (timeout !== undefined) stream = Stream.interruptWhen(stream, Effect.sleep(timeout))
+        if (Option.isSome(config.timeout)) stream = Stream.interruptWhen(stream, Effect.sleep(config.timeout.value))
         return Stream.runForEach(stream, (event) => Output.line(format(event)))
       }
     )

@@ -20,6 +20,17 @@ import type * as QmpMessage from "../QmpMessage.js"
 export const stdoutIsTerminal: boolean = process.stdout.isTTY === true
 
 /**
+ * How the person at the terminal runs `qmp`, for hints: `qmp` when it was run by that name (installed
+ * globally), else `npx qmp` (a clone's `npm start`, a project's `node_modules/.bin`), which is what
+ * works there.
+ *
+ * @since 0.1.0
+ * @category terminal
+ */
+export const programName = (script: string = process.argv[1] ?? ""): string =>
+  /(^|[\\/])qmp$/.test(script) && !/[\\/]node_modules[\\/]\.bin[\\/]/.test(script) ? "qmp" : "npx qmp"
+
+/**
  * Renders a JSON value: indented on a terminal, one line otherwise.
  *
  * @since 0.1.0

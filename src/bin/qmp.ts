@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 /**
- * The `qmp` executable: `qmp exec`, `qmp events`, `qmp wait`, `qmp shell`, `qmp demo`.
+ * The `qmp` executable: `qmp exec`, `qmp events`, `qmp wait`, `qmp shell`, `qmp demo`, `qmp job`, ...
  *
  * It starts quickly: the plain command lines of `exec`, `events` and `wait` are parsed here (see
  * `argv.ts`) and run without `@effect/cli`; everything else (help, `shell`, `demo`, errors in the

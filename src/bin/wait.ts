@@ -4,6 +4,7 @@
  *
  * @since 0.1.0
  */
+import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import type * as EventListener from "../EventListener.js"
@@ -23,7 +24,7 @@ import * as Output from "./output.js"
 export interface Config extends ConnectionOptions {
   readonly names: ReadonlyArray<string>
   readonly match: ReadonlyArray<string>
-  readonly timeout: string
+  readonly timeout: Duration.Duration
   readonly command: ReadonlyArray<string>
 }
 
@@ -36,7 +37,7 @@ export interface Config extends ConnectionOptions {
 export const run = (config: Config) =>
   Effect.gen(function*() {
     const filter = yield* Arguments.matchFilter(config.match)
-    const timeout = yield* Arguments.duration("timeout", config.timeout)
+    const timeout = config.timeout
     const [first, ...tokens] = config.command
     const name = first === undefined ? undefined : yield* Arguments.commandName(first)
     const args = yield* Arguments.commandArguments(tokens, Option.none())

@@ -55,6 +55,11 @@ export class Calls {
     return call
   }
 
+  /** The pending calls, oldest first. */
+  values(): IterableIterator<Call> {
+    return this.pending.values()
+  }
+
   /** `true` if a call with this id is pending. */
   has(id: unknown): boolean {
     return typeof id === "string" && this.pending.has(id)

@@ -20,6 +20,9 @@
  *
  * A line's length is counted without its terminator (`\n`, or the `\r\n` that QEMU sends).
  *
+ * The guest agent's lines are framed by `SentinelFramer` (`sentinelFramer.ts`), around this one: the
+ * default path does not look for its 0xFF bytes.
+ *
  * @internal
  */
 
@@ -54,6 +57,12 @@ export class LineFramer {
   /** Ignores every later byte and drops the partial line. */
   stop(): void {
     this.stopped = true
+    this.parts = []
+    this.partBytes = 0
+  }
+
+  /** Drops the partial line: what follows starts a new one. */
+  dropPartial(): void {
     this.parts = []
     this.partBytes = 0
   }

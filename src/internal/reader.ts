@@ -2,19 +2,26 @@
  * The reader: turns each chunk read from the socket into one batch of work for the connection's
  * processing fiber, synchronously, in the socket's data callback.
  *
- * A chunk is framed into lines (`LineFramer`), each line is parsed and sorted: events (checked with
- * the fast `isEvent` guard) go into the batch's `events`, in order; everything else (the greeting,
- * replies, malformed events, a fatal error) goes into its `items`, in order. The reader knows nothing
- * of the protocol's state: the processing fiber decides what a message means (the first one is the
- * greeting). The processing fiber
- * hands a batch's events to `QmpEvents.publishAll` and waits for it before it completes any reply of
- * that batch: that is how an event sent before a command's return reaches every listener before that
- * command's `execute` completes.
+ * A chunk is framed into messages, each message is parsed and sorted: events (checked with the fast
+ * `isEvent` guard) go into the batch's `events`, in order; everything else (the greeting, replies,
+ * malformed events, a fatal error) goes into its `items`, in order.
+ *
+ * Framing: QEMU writes one message per line (`LineFramer`), unless its monitor is pretty
+ * (`pretty=on`): then each message spans many lines, and `JsonFramer` counts brackets. The first
+ * bytes tell which: a pretty greeting begins with `{` alone on its line. The choice is made once, on
+ * the first chunk, so that the default path pays one boolean check per chunk for it. The guest agent
+ * never greets: its lines may be interrupted by a 0xFF (`SentinelFramer`, and `resync`).
+ *
+ * The reader knows nothing of the protocol's state: the processing fiber decides what a message
+ * means (the first one is the greeting). The processing fiber hands a batch's events to
+ * `QmpEvents.publishAll` and waits for it before it completes any reply of that batch: that is how an
+ * event sent before a command's return reaches every listener before that command's `execute`
+ * completes.
  *
  * Flow control: the reader counts the batches that were handed on but not processed yet. When they
  * exceed `highWater` it pauses the socket (the peer then waits, and the kernel's buffers fill), and
  * it resumes reading once processing has caught up. The unprocessed input is thus bounded by a few
- * chunks, plus one partial line of at most `maxMessageBytes`.
+ * chunks, plus one partial message of at most `maxMessageBytes`.
  *
  * The state here is mutable and touched only by the socket callback and by the processing fiber
  * (through `processed` and `stop`), never concurrently: JavaScript runs one callback at a time.
@@ -26,7 +33,10 @@ import { QmpDisconnected, QmpProtocolError } from "../QmpError.js"
 import type { JsonObject, QmpEvent } from "../QmpMessage.js"
 import { isEvent, isJsonObject } from "../QmpMessage.js"
 import { causeMessage, preview } from "./describe.js"
+import type { Sink } from "./framer.js"
 import { LineFramer } from "./framer.js"
+import { JsonFramer } from "./jsonFramer.js"
+import { SentinelFramer } from "./sentinelFramer.js"
 
 /** @internal */
 export type Item =
@@ -35,8 +45,8 @@ export type Item =
    * malformed event (it has `event`), or something else (the greeting is one).
    */
   | { readonly _tag: "Message"; readonly kind: "Reply" | "MalformedEvent" | "Other"; readonly message: JsonObject }
-  /** Bad input that ends the connection. Nothing follows it. */
-  | { readonly _tag: "Fatal"; readonly error: QmpProtocolError }
+  /** Bad input that ends the connection, and the start of what was seen, if it is text. Nothing follows it. */
+  | { readonly _tag: "Fatal"; readonly error: QmpProtocolError; readonly seen?: string | undefined }
   /** The connection ended. Nothing follows it. */
   | { readonly _tag: "End"; readonly reason: QmpDisconnected }
 
@@ -51,6 +61,11 @@ export interface Batch {
 /** @internal */
 export interface Options {
   readonly maxMessageBytes: number
+  /**
+   * `"auto"`: lines, or brackets when the first bytes are a pretty monitor's; `"agent"`: the guest
+   * agent's lines, which a 0xFF byte may interrupt (it never greets).
+   */
+  readonly framing: "auto" | "agent"
   /** Keep each chunk's text on its batch, for the debug wire tap. */
   readonly tapWire: boolean
   /** Unprocessed batches above which the socket is paused. */
@@ -67,7 +82,11 @@ export interface Options {
 
 /** @internal */
 export class Reader {
-  private readonly framer: LineFramer
+  private framer: LineFramer | JsonFramer | SentinelFramer
+  private readonly sink: Sink
+  /** The framing is not chosen yet: `held` keeps the first bytes until it is. */
+  private detecting: boolean
+  private held: Buffer | undefined = undefined
   private batch: Batch | undefined = undefined
   private queued = 0
   private paused = false
@@ -75,28 +94,63 @@ export class Reader {
 
   constructor(private readonly options: Options) {
     this.wire = options.tapWire ? new StringDecoder("utf8") : undefined
-    this.framer = new LineFramer(options.maxMessageBytes, {
+    this.detecting = options.framing === "auto"
+    this.sink = {
       line: (text) => this.line(text),
       tooLong: (bytes) => {
         this.current().items.push({
           _tag: "Fatal",
           error: new QmpProtocolError({
             reason: "MessageTooLarge",
-            detail: `more than ${options.maxMessageBytes} bytes without a newline (${bytes} seen)`
+            detail: `a message of more than ${options.maxMessageBytes} bytes (${bytes} seen)`
           })
         })
       }
-    })
+    }
+    this.framer = options.framing === "agent" ?
+      new SentinelFramer(options.maxMessageBytes, this.sink) :
+      new LineFramer(options.maxMessageBytes, this.sink)
   }
 
   /** The socket's data callback. */
   readonly onChunk = (chunk: Buffer): void => {
     if (this.framer.isStopped) return
     if (this.wire !== undefined) this.current().wire = this.wire.write(chunk)
+    if (this.detecting) {
+      const start = this.detect(chunk)
+      if (start === undefined) return
+      chunk = start
+    }
     this.framer.push(chunk)
     const fatal = this.framer.isStopped
     this.flush()
     if (fatal) this.options.onFatal()
+  }
+
+  /**
+   * Chooses the framing from the first bytes: a pretty greeting begins with `{` and a line end. Gives
+   * the bytes to frame once it has chosen, or `undefined` while it holds them (at most two).
+   */
+  private detect(chunk: Buffer): Buffer | undefined {
+    const bytes = this.held === undefined ? chunk : Buffer.concat([this.held, chunk])
+    this.held = undefined
+    const pretty = bytes[0] === 0x7b && (bytes[1] === 0x0a || (bytes[1] === 0x0d && bytes[2] === 0x0a))
+    const undecided = bytes[0] === 0x7b && (bytes.length === 1 || (bytes.length === 2 && bytes[1] === 0x0d))
+    if (undecided) {
+      this.held = bytes
+      return undefined
+    }
+    this.detecting = false
+    if (pretty) this.framer = new JsonFramer(this.options.maxMessageBytes, this.sink)
+    return bytes
+  }
+
+  /**
+   * The guest agent's resynchronisation: drops every byte read from now on up to the 0xFF that the
+   * agent sends before its answer to `guest-sync-delimited`, and the partial message before it.
+   */
+  resync(): void {
+    if (this.framer instanceof SentinelFramer) this.framer.resync()
   }
 
   /**
@@ -105,7 +159,7 @@ export class Reader {
    */
   end(reason: QmpDisconnected): void {
     if (this.framer.isStopped) return
-    const partial = this.framer.pendingBytes
+    const partial = this.framer.pendingBytes + (this.held?.length ?? 0)
     this.framer.stop()
     const detail = partial > 0 ?
       `in the middle of a message (${partial} bytes dropped)${
@@ -168,7 +222,8 @@ export class Reader {
         error: new QmpProtocolError({
           reason: "NotJson",
           detail: `${causeMessage(cause)}: ${preview(text, 100)}`
-        })
+        }),
+        seen: `${preview(text, 100)}, which is not JSON`
       })
       return false
     }
@@ -177,13 +232,11 @@ export class Reader {
       return true
     }
     if (!isJsonObject(message)) {
+      const kind = message === null ? "null" : Array.isArray(message) ? "an array" : typeof message
       this.current().items.push({
         _tag: "Fatal",
-        error: new QmpProtocolError({
-          reason: "NotObject",
-          detail: `got ${message === null ? "null" : Array.isArray(message) ? "an array" : typeof message}: ` +
-            preview(text, 100)
-        })
+        error: new QmpProtocolError({ reason: "NotObject", detail: `got ${kind}: ${preview(text, 100)}` }),
+        seen: `${preview(text, 100)}, which is ${kind === "null" ? "null" : kind === "an array" ? kind : `a ${kind}`}`
       })
       return false
     }

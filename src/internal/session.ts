@@ -18,6 +18,13 @@
  * The connection's state is one `ConnectionState` (`runstate.ts`), changed only by this module's
  * fibers through its transitions.
  *
+ * The same session serves the guest agent (`mode: "agent"`), which speaks QMP without a greeting or
+ * events, one command at a time (`GuestAgent.ts` sees to that): its calls of kind `"sync"` write a
+ * 0xFF before `guest-sync-delimited` and make the reader drop everything up to the 0xFF the agent
+ * sends back; an error without an id is dropped while a sync is pending (the agent's answer to our
+ * 0xFF), and otherwise fails the one pending call (the agent could not parse it), instead of ending
+ * the connection.
+ *
  * @internal
  */
 import * as Cause from "effect/Cause"
@@ -62,7 +69,7 @@ export interface Session {
   /** The greeting, once it has arrived and been checked. */
   readonly greeting: Effect.Effect<QmpMessage.Greeting, QmpConnectError | QmpNegotiationError>
   readonly call: (
-    kind: "execute" | "exec-oob",
+    kind: Kind,
     command: string,
     args: QmpMessage.JsonObject | undefined,
     timeout: Duration.Duration | undefined
@@ -78,17 +85,32 @@ export interface Session {
   readonly state: ConnectionState
 }
 
+/**
+ * How a command is written: `execute`, `exec-oob`, or, for the guest agent, `sync`: 0xFF, then
+ * `execute` (of `guest-sync-delimited`), with the reader dropping what comes before the answer's 0xFF.
+ *
+ * @internal
+ */
+export type Kind = "execute" | "exec-oob" | "sync"
+
 /** @internal */
 export interface Options {
   readonly address: QmpAddress
   readonly socket: Net.Socket
-  readonly events: QmpEvents.Service
+  /** Where events go; the guest agent sends none (any that came would be logged and dropped). */
+  readonly events: QmpEvents.Service | undefined
   readonly maxMessageBytes: number
-  /** Whether the end of an established session ends `events` too (`QmpClient`'s `endRegistry`). */
-  readonly endRegistry: boolean
+  /** QEMU's monitor (the default), or the guest agent: no greeting, no events, resynchronised by 0xFF. */
+  readonly mode?: "qmp" | "agent" | undefined
+  /** Whether the end of an established session ends `events` too (`QmpClient`'s `endRegistry`): `true` by default. */
+  readonly endRegistry?: boolean | undefined
   /** Tags added to the connection's metrics, after its `address`. */
-  readonly metricTags: ReadonlyArray<MetricLabel.MetricLabel>
+  readonly metricTags?: ReadonlyArray<MetricLabel.MetricLabel> | undefined
 }
+
+/** The guest agent's resynchronisation command, and the byte written before it. */
+const syncCommand = "guest-sync-delimited"
+const sentinel = Buffer.from([0xff])
 
 /** Unprocessed batches above which reading pauses, and at or below which it resumes. */
 const highWater = 16
@@ -143,9 +165,12 @@ const itemsOf = (batches: ReadonlyArray<Batch>): Array<Item> | undefined => {
 export const make = (options: Options): Effect.Effect<Session, never, Scope.Scope> =>
   Effect.gen(function*() {
     const { address, events, socket: raw } = options
+    const agent = options.mode === "agent"
     const label = formatAddress(address)
-    const annotations = { module: "QmpClient", address: label }
+    const annotations = { module: agent ? "GuestAgent" : "QmpClient", address: label }
     const state = yield* ConnectionState.make
+    // The agent never greets: its session starts where a QMP one starts negotiating.
+    if (agent) yield* state.greeted
     const deadlines: Deadlines.Deadlines<Call> = yield* Deadlines.make<Call>(({ item: call, timeout }) => {
       if (calls.abandon(call)) {
         call.resume(Exit.fail(new QmpTimeoutError({ command: call.command, timeout: Duration.format(timeout) })))
@@ -171,6 +196,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
 
     const reader = new Reader({
       maxMessageBytes: options.maxMessageBytes,
+      framing: agent ? "agent" : "auto",
       tapWire,
       highWater,
       lowWater,
@@ -211,7 +237,11 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
         )
         return Effect.logDebug("QMP session ended").pipe(
           Effect.annotateLogs("reason", reason.message),
-          Effect.zipRight(left._tag === "Running" && options.endRegistry ? events.end(reason) : Effect.void),
+          Effect.zipRight(
+            left._tag === "Running" && events !== undefined && (options.endRegistry ?? true) ?
+              events.end(reason) :
+              Effect.void
+          ),
           Effect.zipRight(state.disconnected)
         )
       })
@@ -222,7 +252,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       if (decoded._tag === "Right") {
         return Effect.zipRight(state.greeted, Deferred.succeed(greeting, decoded.right))
       }
-      const detail = `${explain(QmpMessage.Greeting, message)} in ${render(message)}`
+      const detail = `it sent ${render(message)} (${explain(QmpMessage.Greeting, message)})`
       return terminate(
         new QmpDisconnected({ reason: "ProtocolError", detail: `the greeting is not QMP: ${detail}` }),
         undefined,
@@ -278,6 +308,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       Effect.suspend(() => {
         const call = calls.take(message.id)
         if (call === undefined) {
+          if (agent && !Object.hasOwn(message, "id") && Object.hasOwn(message, "error")) return onAgentError(message)
           // QEMU answers a line it cannot parse with an error without an id: which command it was cannot
           // be known, so, as qemu.qmp does, end the connection rather than let every caller time out.
           if (!Object.hasOwn(message, "id") && Object.hasOwn(message, "error")) {
@@ -310,6 +341,23 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
         return Effect.void
       })
 
+    /**
+     * The agent's error without an id: its answer to the 0xFF of a sync (dropped), or to a command it
+     * could not parse, which is the one pending (the agent runs one at a time).
+     */
+    const onAgentError = (message: QmpMessage.JsonObject): Effect.Effect<void> => {
+      const pending = Array.from(calls.values())
+      if (pending.some((call) => call.command === syncCommand) || pending.length !== 1) {
+        return Effect.logDebug("Dropped the guest agent's error without an id (its answer to a resync)").pipe(
+          Effect.annotateLogs("reply", render(message))
+        )
+      }
+      const desc = isErrorBody(message.error) ? `${message.error.class}: ${message.error.desc}` : render(message)
+      const call = calls.take(pending[0].id)!
+      calls.settle(call, Exit.fail(new QmpProtocolError({ reason: "ServerParseError", detail: desc })))
+      return Effect.void
+    }
+
     const onItem = (item: Item): Effect.Effect<void> => {
       switch (item._tag) {
         case "Message":
@@ -329,16 +377,30 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
           }
         // falls through: the switch above returns in every case
         case "Fatal":
-          return terminate(new QmpDisconnected({ reason: "ProtocolError", detail: item.error.message }), item.error)
+          return terminate(
+            new QmpDisconnected({ reason: "ProtocolError", detail: item.error.message }),
+            item.error,
+            // What the server sent in place of a greeting, named.
+            state.awaitingGreeting && item.seen !== undefined ?
+              new QmpNegotiationError({ reason: "BadGreeting", detail: `it sent ${item.seen}` }) :
+              undefined
+          )
         case "End":
           return terminate(item.reason)
       }
     }
 
-    /** Events that came before the greeting are not this session's (seen once in a loaded test run). */
+    /**
+     * Events that came before the greeting are not this session's (seen once in a loaded test run);
+     * the guest agent sends none.
+     */
     const dropBeforeGreeting = (published: ReadonlyArray<QmpMessage.QmpEvent>): Effect.Effect<void> =>
       Effect.forEach(published, (event) =>
-        Effect.logWarning("Dropped an event that came before the greeting").pipe(
+        Effect.logWarning(
+          agent
+            ? "Dropped an event from the guest agent, which sends none"
+            : "Dropped an event that came before the greeting"
+        ).pipe(
           Effect.annotateLogs("event", render(event))
         ), { discard: true })
 
@@ -369,7 +431,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
         if (tapWire) yield* tap(batches)
         const published = eventsOf(batches)
         if (published !== undefined) {
-          if (state.awaitingGreeting) {
+          if (state.awaitingGreeting || events === undefined) {
             yield* dropBeforeGreeting(published)
           } else {
             yield* Effect.zipRight(Metric.incrementBy(received, published.length), events.publishAll(published))
@@ -395,14 +457,14 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
 
     /** The command's line, its id last (in the object's closing brace: one serialization), or why not. */
     const serialize = (
-      kind: "execute" | "exec-oob",
+      kind: Kind,
       command: string,
       args: QmpMessage.JsonObject | undefined,
       id: string
     ): string | QmpProtocolError => {
       try {
         const json = JSON.stringify(
-          kind === "execute" ? { execute: command, arguments: args } : { "exec-oob": command, arguments: args }
+          kind === "exec-oob" ? { "exec-oob": command, arguments: args } : { execute: command, arguments: args }
         )
         return `${json.slice(0, -1)},"id":${JSON.stringify(id)}}\n`
       } catch (cause) {
@@ -416,6 +478,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
      */
     const start = (
       resume: Call["resume"],
+      kind: Kind,
       id: string,
       line: string,
       command: string,
@@ -426,6 +489,12 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       const call = calls.open(id, command, resume)
       commandsPending.unsafeUpdate(1, [])
       if (timeout !== undefined && Duration.isFinite(timeout)) call.deadline = deadlines.add(timeout, call)
+      if (kind === "sync") {
+        // From here on, everything up to the agent's 0xFF is stale; the 0xFF we send ends whatever
+        // partial input the agent holds (from us, or from a client before us).
+        reader.resync()
+        Transport.writeBytes(raw, sentinel)
+      }
       call.sent = Transport.write(raw, line)
     }
 
@@ -435,7 +504,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
      * allocation than the rest of the call).
      */
     const call = (
-      kind: "execute" | "exec-oob",
+      kind: Kind,
       command: string,
       args: QmpMessage.JsonObject | undefined,
       timeout: Duration.Duration | undefined
@@ -445,7 +514,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
           const id = calls.nextId()
           const line = serialize(kind, command, args, id)
           if (typeof line !== "string") return resume(Exit.fail(line))
-          start(resume, id, line, command, timeout)
+          start(resume, kind, id, line, command, timeout)
         })
       }
       // With the wire tap, the line is logged from the caller's fiber before it is written.
@@ -455,7 +524,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
         if (typeof line !== "string") return Effect.fail(line)
         return Effect.zipRight(
           Effect.logDebug(`-> ${line.trimEnd()}`),
-          Effect.async<unknown, ExecuteError>((resume) => start(resume, id, line, command, timeout))
+          Effect.async<unknown, ExecuteError>((resume) => start(resume, kind, id, line, command, timeout))
         )
       })
     }

@@ -127,3 +127,14 @@ export const write = (socket: Net.Socket, line: string): boolean => {
   socket.write(line)
   return true
 }
+
+/**
+ * Writes bytes, at once; `false` if the socket is no longer writable.
+ *
+ * @internal
+ */
+export const writeBytes = (socket: Net.Socket, bytes: Uint8Array): boolean => {
+  if (socket.destroyed || !socket.writable) return false
+  socket.write(bytes)
+  return true
+}

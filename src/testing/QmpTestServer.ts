@@ -2,14 +2,26 @@
  * `QmpTestServer` is a QMP server in your own process, on a real Unix socket (in a fresh temporary
  * directory) or on TCP (127.0.0.1, a free port), for tests and demos that have no QEMU at hand.
  *
- * It speaks QMP as QEMU 7.2 does: the greeting, the `qmp_capabilities` gate, `id`s echoed,
- * `exec-oob`, the error classes and descriptions, and a small `-machine none` VM behind the default
- * commands (`query-status`, `stop`/`cont` with STOP/RESUME before the return, `quit` with SHUTDOWN
- * and a hang-up, `null-co` block nodes, and `blockdev-backup` jobs whose JOB_STATUS_CHANGE lifecycle
- * and `query-jobs` progress look like QEMU's, over real time when the job has a `speed`). Add or
- * replace commands with `handle`; send events with `emit`; see what the client sent with `commands`
- * and `nextCommand`; and break things on purpose: raw bytes, a line longer than any limit written as
- * fast as the client reads it, a stall, a hang-up, a server that never greets.
+ * It speaks QMP as QEMU 7.2 does, and a conformance suite holds it to that against a real QEMU:
+ *
+ * - it reads a JSON stream as QEMU's parser does, not lines: a command needs no newline, several may
+ *   share a line and one may span several; malformed input gets QEMU's parse errors (without an `id`);
+ *   a message not finished when the client hangs up is dropped;
+ * - it writes as QEMU writes: members in QEMU's order, non-ASCII as `\uXXXX`, an `id` echoed exactly
+ *   as it was read (`12345678901234567890` stays exact); on a pretty monitor (`pretty`), one member
+ *   per line;
+ * - the greeting, the `qmp_capabilities` gate, `exec-oob`, the error classes and descriptions, the
+ *   order in which QEMU checks a command's members;
+ * - a small `-machine none` VM behind the default commands: `query-status`, `stop`/`cont` with
+ *   STOP/RESUME before the return, `quit` with SHUTDOWN and a hang-up, `null-co` block nodes,
+ *   `blockdev-backup` jobs whose JOB_STATUS_CHANGE lifecycle, drains and `query-jobs` look like
+ *   QEMU's (over real time when the job has a `speed`), and `human-monitor-command` for
+ *   `info status`, `info version`, `help` and a few more.
+ *
+ * Where it differs on purpose, `differences` says so. Add or replace commands with `handle`; send
+ * events with `emit`; see what the client sent with `commands` and `nextCommand`; and break things on
+ * purpose: raw bytes, a line longer than any limit written as fast as the client reads it, a stall,
+ * a hang-up, a server that never greets.
  *
  * The server never asserts anything itself (an assertion in a socket callback cannot fail a test):
  * what it observes reaches the test through Effects.
@@ -51,6 +63,7 @@ import * as Fs from "node:fs"
 import * as Net from "node:net"
 import * as Os from "node:os"
 import * as Path from "node:path"
+import * as Differences from "../internal/testServer/differences.js"
 import * as Dispatch from "../internal/testServer/dispatch.js"
 import type { Input } from "../internal/testServer/link.js"
 import { Link } from "../internal/testServer/link.js"
@@ -61,6 +74,24 @@ import * as QmpClient from "../QmpClient.js"
 import type { QmpConnectError, QmpNegotiationError } from "../QmpError.js"
 import type * as QmpEvents from "../QmpEvents.js"
 import * as QmpMessage from "../QmpMessage.js"
+
+/**
+ * A way in which `QmpTestServer` differs from QEMU 7.2 on purpose, and why.
+ *
+ * @since 0.1.0
+ * @category models
+ */
+export interface Difference extends Differences.Difference {}
+
+/**
+ * Where `QmpTestServer` differs from QEMU 7.2 on purpose, each with its reason (the README shows
+ * this list). In everything else it answers as QEMU does, which the conformance suite checks against
+ * a real QEMU.
+ *
+ * @since 0.1.0
+ * @category constants
+ */
+export const differences: ReadonlyArray<Difference> = Differences.differences
 
 /**
  * The run state of the server's VM, as `query-status` reports it.
@@ -98,6 +129,11 @@ export interface Options {
    * no greeting, and is not read, until the first has gone. `false` serves every client at once.
    */
   readonly exclusive?: boolean | undefined
+  /**
+   * Write as QEMU's pretty monitor does (`-mon chardev=...,mode=control,pretty=on`): each message
+   * over several lines, four spaces per level. `false` by default.
+   */
+  readonly pretty?: boolean | undefined
 }
 
 /**
@@ -356,7 +392,7 @@ export interface Service {
 export class QmpTestServer extends Context.Tag("effect-qmp/QmpTestServer")<QmpTestServer, Service>() {}
 
 /**
- * The greeting of QEMU 7.2 (key order as QEMU writes it), offering `capabilities`.
+ * The greeting of QEMU 7.2, offering `capabilities` (members in QAPI's order; the server writes them in QEMU's).
  *
  * @since 0.1.0
  * @category constructors
@@ -370,7 +406,7 @@ export const makeGreeting = (options: {
   return {
     QMP: {
       version: {
-        qemu: { micro: version.micro, minor: version.minor, major: version.major },
+        qemu: { major: version.major, minor: version.minor, micro: version.micro },
         package: options.package ?? defaultPackage
       },
       capabilities: options.capabilities ?? ["oob"]
@@ -402,7 +438,10 @@ const toBytes = (data: RawData): Uint8Array => typeof data === "string" ? Buffer
  *   `auto-dismiss` off, BLOCK_JOB_PENDING and a wait for `job-finalize`, `job-dismiss`);
  *   `query-jobs` and `query-block-jobs` show its progress; `job-pause`, `job-resume`, `job-cancel`,
  *   `job-finalize`, `job-dismiss`, `block-job-pause`, `block-job-resume`, `block-job-cancel`,
- *   `block-job-set-speed` drive it.
+ *   `block-job-set-speed` drive it; `stop` and a new job drain the running ones (paused, then
+ *   running again), as QEMU's block layer does.
+ * - `human-monitor-command`: `info status`, `info version`, `help`, `stop`, `cont`, `quit`,
+ *   `system_reset`, `system_powerdown`.
  *
  * @since 0.1.0
  * @category constructors
@@ -412,13 +451,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
     const transport = options.transport ?? "unix"
     const exclusive = options.exclusive ?? true
     const capabilities = options.capabilities ?? ["oob"]
+    const wire = Wire.make(options.pretty ?? false)
     const greeting: unknown = options.greeting ??
       makeGreeting({ version: options.version, package: options.package, capabilities })
     const greetingBytes: RawData | undefined = greeting === false ?
       undefined :
       typeof greeting === "string" || greeting instanceof Uint8Array ?
       greeting :
-      Wire.stringify(greeting) + "\r\n"
+      wire.message(greeting)
     // The greeting as a client reads it, when it is a QMP greeting: its capabilities are the ones offered.
     const qmpGreeting = options.greeting === undefined ?
       greeting as QmpMessage.Greeting :
@@ -442,7 +482,8 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
     const sockets = new Set<Net.Socket>() // every socket accepted, touched only by the listener's callbacks
     const listener = yield* Effect.acquireRelease(
       Effect.async<Net.Server>((resume) => {
-        const server = Net.createServer((socket) => {
+        // Half-open: a client that ends its side still gets the replies to what it sent before, as from QEMU.
+        const server = Net.createServer({ allowHalfOpen: true }, (socket) => {
           sockets.add(socket)
           socket.on("close", () => sockets.delete(socket))
           incoming.unsafeOffer(socket)
@@ -487,14 +528,14 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
     const emit = (event: string | QmpMessage.QmpEvent, data?: Readonly<Record<string, unknown>>) =>
       typeof event === "string" ?
         Effect.flatMap(Wire.now, (timestamp) =>
-          broadcast(Wire.eventLine(data === undefined ? { event, timestamp } : { event, data, timestamp }))) :
-        broadcast(Wire.eventLine(event))
+          broadcast(wire.event(data === undefined ? { event, timestamp } : { event, data, timestamp }))) :
+        broadcast(wire.event(event))
 
     const emitAll = (events: Iterable<QmpMessage.QmpEvent>) =>
       Effect.suspend(() => {
         let text = ""
         for (const event of events) {
-          text += Wire.eventLine(event)
+          text += wire.event(event)
         }
         return text === "" ? Effect.void : broadcast(text)
       })
@@ -538,7 +579,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
       accept: Queue.take(accepted),
       connections: Effect.map(Ref.get(links), (all) => all.map(connectionOf)),
       status: vm.status,
-      send: (...messages) => Effect.suspend(() => each((link) => link.write(Wire.lines(messages)))),
+      send: (...messages) => Effect.suspend(() => each((link) => link.write(wire.lines(messages)))),
       raw: (data, rawOptions) => each((link) => link.raw(data, rawOptions?.delay ?? defaultDelay)),
       stall: (stallOptions) =>
         Effect.zipRight(
@@ -562,7 +603,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
         negotiated: Effect.sync(() => link.negotiated),
         isOpen: Effect.sync(() => link.isOpen),
         closed: link.closed,
-        send: (...messages) => Effect.suspend(() => link.write(Wire.lines(messages))),
+        send: (...messages) => Effect.suspend(() => link.write(wire.lines(messages))),
         raw: (data, rawOptions) => link.raw(data, rawOptions?.delay ?? defaultDelay),
         pump: (chunk, count, pumpOptions) => {
           const bytes = toBytes(chunk)
@@ -595,6 +636,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
     }
 
     const { dispatch } = Dispatch.make({
+      wire,
       handlers: Ref.get(handlers),
       offered,
       context: (link) => ({ connection: connectionOf(link), server: service, emit, fork })
@@ -609,13 +651,19 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
         const outOfBand = yield* Queue.unbounded<readonly [Input, ReceivedCommand | undefined]>()
         const worker = (queue: Queue.Queue<readonly [Input, ReceivedCommand | undefined]>) =>
           Queue.take(queue).pipe(
-            Effect.flatMap(([input, command]) => Effect.zipRight(link.latch.await, dispatch(link, input, command))),
+            Effect.flatMap(([input, command]) =>
+              Effect.zipRight(
+                link.latch.await,
+                // The client's input ended: what it sent before has been answered; QEMU then closes.
+                input._tag === "End" ? Effect.sync(() => link.hangUp()) : dispatch(link, input, command)
+              )
+            ),
             Effect.forever,
             Effect.forkScoped
           )
         yield* worker(inBand)
         yield* worker(outOfBand)
-        // Every line read is recorded in order, then goes to its queue: exec-oob ones jump the queue.
+        // Every message read is recorded in order, then goes to its queue: exec-oob ones jump the queue.
         yield* Effect.forkScoped(Effect.forever(Effect.gen(function*() {
           const input = yield* Queue.take(inputs)
           const command = Dispatch.commandOf(link, input)
@@ -623,7 +671,7 @@ export const make = (options: Options = {}): Effect.Effect<Service, never, Scope
             yield* Ref.update(log, Chunk.append(command))
             yield* Queue.offer(received, command)
           }
-          yield* Queue.offer(command?.oob === true ? outOfBand : inBand, [input, command])
+          yield* Queue.offer(Dispatch.isOutOfBand(input) ? outOfBand : inBand, [input, command])
         })))
         yield* link.closed
       })

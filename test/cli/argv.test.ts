@@ -28,7 +28,9 @@ const viaEffectCli = (args: ReadonlyArray<string>): Outcome => {
     shell: capture("shell"),
     demo: capture("demo"),
     codegen: capture("codegen"),
-    schemaCheck: capture("schemaCheck")
+    schemaCheck: capture("schemaCheck"),
+    jobRun: capture("jobRun"),
+    jobWatch: capture("jobWatch")
   })
   const silent = { ...globalThis.console, log: () => {}, error: () => {}, info: () => {}, warn: () => {} }
   CliCommand.run(command, { name: "qmp", version: "0.0.0" })(["node", "qmp", ...args]).pipe(
@@ -63,12 +65,15 @@ describe("the quick parser of qmp", () => {
   const readme: ReadonlyArray<ReadonlyArray<string>> = [
     ["exec", "query-status"],
     ["exec", "--socket", "/tmp/qmp.sock", "query-status"],
+    ["exec", "-s", "/tmp/qmp.sock", "--connect-timeout", "30s", "query-status"],
     ["exec", "blockdev-add", "driver=null-co", "node-name=src", "size=16777216"],
     ["exec", "human-monitor-command", "command-line=info status"],
     ["exec", "no-such-command"],
     ["exec", "--tcp", "127.0.0.1:4444", "--timeout", "5s", "--oob", "x-test"],
     ["exec", "blockdev-add", "--args", "{\"driver\":\"null-co\"}", "node-name=n1", "-v"],
     ["exec", "object-add", "qom-type=secret", "id=s1", "data:=1234"],
+    ["exec", "--agent", "guest-ping"],
+    ["exec", "--agent", "--socket", "/tmp/qga.sock", "guest-exec", "path=/bin/true"],
     ["events", "--name", "STOP", "--name", "RESUME", "--count", "2"],
     ["events", "--format", "pretty", "--timeout", "5s"],
     ["events", "--match", "id=j1", "--match", "status=concluded", "--verbose"],
@@ -113,6 +118,11 @@ describe("the quick parser of qmp", () => {
     ["exec", "a.b=1", "--oob", "--socket", "wait", "no"],
     ["exec", "--socket", "a", "--socket", "b", "query-status"],
     ["events", "--count", "two"],
+    ["events", "--count", "0"],
+    ["exec", "--timeout", "soon", "query-status"],
+    ["exec", "--connect-timeout", "1x", "query-status"],
+    ["exec", "--tcp", "localhost", "query-status"],
+    ["exec", "-s", "", "query-status"],
     ["events", "--format", "xml"],
     ["events", "--name", ""],
     ["wait", "--name", " STOP"],
@@ -133,12 +143,15 @@ describe("the quick parser of qmp", () => {
   it("gives @effect/cli's configuration for every command line it accepts (random command lines)", () => {
     const words = [
       "--socket",
+      "-s",
+      "--connect-timeout",
       "--tcp",
       "--verbose",
       "-v",
       "--args",
       "--timeout",
       "--oob",
+      "--agent",
       "--name",
       "--match",
       "--count",
@@ -163,6 +176,8 @@ describe("the quick parser of qmp", () => {
       "a.b=1",
       "{\"a\":1}",
       "5s",
+      "1x",
+      "localhost",
       "3",
       "0",
       "007",

@@ -79,13 +79,13 @@ describe("the bundled qmp", () => {
   })
 
   for (const command of ["exec", "events", "wait"]) {
-    it(`qmp ${command} loads neither @effect/cli nor the code of the other commands, nor the test server, nor QEMU's schema`, () => {
+    it(`qmp ${command} loads neither @effect/cli nor the code of the other commands (jobs included), nor the test server, nor QEMU's schema`, () => {
       const inputs = loadedWith(`src/bin/${command}.ts`)
       expect(inputs).toContain(`src/bin/${command}.ts`)
       expect(inputs).toContain("src/QmpClient.ts")
       for (const input of inputs) {
         expect(input).not.toMatch(
-          /@effect\/cli|@effect\/printer|src\/bin\/(cli|shell|demo|codegen|schema)\.ts|src\/testing\/|src\/qemu\/|src\/codegen\/|src\/SchemaCheck\.ts/
+          /@effect\/cli|@effect\/printer|src\/bin\/(cli|shell|demo|codegen|schema|job|progress)\.ts|src\/testing\/|src\/qemu\/|src\/codegen\/|src\/SchemaCheck\.ts|src\/Jobs\.ts|src\/internal\/jobs\.ts/
         )
         if (input.startsWith("src/bin/") && /\/(exec|events|wait)\.ts$/.test(input)) {
           expect(input).toBe(`src/bin/${command}.ts`)
@@ -112,10 +112,12 @@ describe("the bundled qmp", () => {
       )
       const bogus = yield* qmp(["exec", "query-status", "--bogus"], { QMP_SOCKET: "/nonexistent/qmp.sock" })
       expect(bogus.code).toBe(1)
-      expect(bogus.stderr).toBe("qmp: unknown option \"--bogus\"\n")
+      expect(bogus.stderr).toBe("qmp: unknown option \"--bogus\" (npx qmp exec --help lists what it takes)\n")
       const unknown = yield* qmp(["frobnicate"])
       expect(unknown.code).toBe(1)
-      expect(unknown.stderr).toMatch(/^qmp: [^\n]*'exec', 'events', 'wait', 'shell', 'demo'[^\n]*\n$/)
+      expect(unknown.stderr).toMatch(
+        /^qmp: unknown command "frobnicate": use one of exec, events, wait, shell, [^\n]*\n$/
+      )
     }))
 
   it.live(

@@ -223,6 +223,9 @@ describeQemu("qmp against real QEMU", () => {
   })
 })
 
+/** `text` as a RegExp that matches it exactly. */
+const escape = (text: string): string => text.replace(/[.*+?^${}()|[\]\\]/g, "\\$&")
+
 describe("qmp without QEMU", () => {
   beforeAll(() => void buildCli(), buildTimeout)
 
@@ -239,15 +242,23 @@ describe("qmp without QEMU", () => {
       expect(result.stdout.split("\n5/6  ")[0]).not.toContain("…")
     }), 60_000)
 
-  describe.concurrent("--help on every command", () => {
-    const commands: ReadonlyArray<[ReadonlyArray<string>, RegExp]> = [
-      [[], /Talk to QEMU over QMP[\s\S]*exec[\s\S]*events[\s\S]*wait[\s\S]*demo/],
-      [["exec"], /Run one QMP command[\s\S]*--args JSON/],
-      [["events"], /Print QMP events as they arrive[\s\S]*--count N/],
-      [["wait"], /Wait for one matching event[\s\S]*--timeout DURATION/],
-      [["demo"], /Watch the event system at work[\s\S]*--server/]
+  describe.concurrent("--help on every command: a usage line as typed, no boilerplate, examples", () => {
+    // Run as `node dist/bin/qmp.js`, as in a clone: the help speaks of `npx qmp`, which works there.
+    const commands: ReadonlyArray<[ReadonlyArray<string>, RegExp, number]> = [
+      [[], /Talk to QEMU over QMP[\s\S]*COMMANDS[\s\S]*exec[\s\S]*events[\s\S]*wait[\s\S]*job[\s\S]*demo/, 3],
+      [["exec"], /Run one QMP command[\s\S]*--args JSON/, 3],
+      [["events"], /Print QMP events as they arrive[\s\S]*--count N/, 3],
+      [["wait"], /Wait for one matching event[\s\S]*--timeout DURATION/, 3],
+      [["shell"], /An interactive QMP shell[\s\S]*--log FILE[\s\S]*--hmp/, 3],
+      [["demo"], /Watch the event system at work[\s\S]*--server auto\|qemu\|builtin/, 2],
+      [["codegen"], /Generate TypeScript types[\s\S]*--out DIR/, 2],
+      [["schema"], /QEMU's QMP schema[\s\S]*COMMANDS[\s\S]*check/, 1],
+      [["schema", "check"], /Compare the QEMU's query-qmp-schema[\s\S]*--module FILE/, 3],
+      [["job"], /QEMU's jobs[\s\S]*COMMANDS[\s\S]*run[\s\S]*watch/, 2],
+      [["job", "run"], /Start a job and follow it to its end[\s\S]*<COMMAND>[\s\S]*--args JSON/, 3],
+      [["job", "watch"], /Draw a job's progress bar[\s\S]*<ID>/, 2]
     ]
-    for (const [command, pattern] of commands) {
+    for (const [command, pattern, examples] of commands) {
       it.live(`qmp ${[...command, "--help"].join(" ")}`, () =>
         Effect.gen(function*() {
           const result = yield* run([...command, "--help"])
@@ -255,8 +266,37 @@ describe("qmp without QEMU", () => {
           expect(result.stderr).toBe("")
           expect(result.stdout).toMatch(pattern)
           expect(result.stdout).not.toContain("\u001b[") // plain text when piped
+          const words = ["npx qmp", ...command].join(" ")
+          expect(result.stdout).toMatch(new RegExp(`^(qmp \\d+\\.\\d+\\.\\d+\\n\\n)?USAGE\\n\\n\\$ ${words} `))
+          for (
+            const boilerplate of [
+              "A user-defined piece of text.",
+              "A true or false value.",
+              "An integer.",
+              "This setting is optional.",
+              "may be repeated",
+              "One of the following",
+              "$ qmp",
+              "$ exec"
+            ]
+          ) {
+            expect(result.stdout).not.toContain(boilerplate)
+          }
+          const [, tail = ""] = result.stdout.split("\nEXAMPLES\n")
+          expect(tail.match(/^\$ npx qmp /gm)?.length).toBe(examples)
         }))
     }
+    it.live("-h is --help, and qmp alone shows the help of qmp", () =>
+      Effect.gen(function*() {
+        const [short, long, alone] = yield* Effect.all([
+          run(["job", "run", "-h"]),
+          run(["job", "run", "--help"]),
+          run([])
+        ])
+        expect(short).toEqual(long)
+        expect(alone.code).toBe(0)
+        expect(alone.stdout).toBe((yield* run(["--help"])).stdout)
+      }))
   })
 
   describe.concurrent("bad input: one line on stderr, a non-zero exit, never a stack trace", () => {
@@ -312,17 +352,70 @@ describe("qmp without QEMU", () => {
         expectOneLineError(result, 1, /^qmp: --args: invalid JSON \(/)
       }))
 
-    it.scopedLive("an unknown option, among the arguments of exec", () =>
-      Effect.gen(function*() {
-        const result = yield* run(["exec", "--socket", "/nonexistent/qmp.sock", "query-status", "--bogus"])
-        expectOneLineError(result, 1, /^qmp: unknown option "--bogus"\n$/)
-      }))
+    // One wording for an unknown option, wherever it stands and whichever parser sees it first.
+    const unknownOptions: ReadonlyArray<[ReadonlyArray<string>, string]> = [
+      [["exec", "--socket", "/nonexistent/qmp.sock", "query-status", "--bogus"], "exec"],
+      [["exec", "--sockt", "/nonexistent/qmp.sock", "query-status"], "exec"],
+      [["events", "--socket", "/nonexistent/qmp.sock", "--bogus"], "events"],
+      [["wait", "--name", "STOP", "--bogus"], "wait"],
+      [["shell", "--bogus"], "shell"],
+      [["demo", "--bogus"], "demo"],
+      [["job", "run", "--bogus", "blockdev-backup"], "job run"],
+      [["job", "watch", "--bogus"], "job watch"],
+      [["schema", "check", "--bogus"], "schema check"]
+    ]
+    for (const [args, command] of unknownOptions) {
+      it.scopedLive(`an unknown option: qmp ${args.join(" ")}`, () =>
+        Effect.gen(function*() {
+          const result = yield* run(args, { env: { QMP_SOCKET: "" } })
+          expectOneLineError(
+            result,
+            1,
+            new RegExp(`^qmp: unknown option "--(bogus|sockt)" \\(npx qmp ${command} --help lists what it takes\\)\\n$`)
+          )
+        }))
+    }
 
-    it.scopedLive("an unknown option, for a command without arguments", () =>
-      Effect.gen(function*() {
-        const result = yield* run(["events", "--socket", "/nonexistent/qmp.sock", "--bogus"])
-        expectOneLineError(result, 1, /--bogus/)
-      }))
+    // One wording for a bad value: `--NAME: expected WHAT, got "VALUE"`.
+    const badValues: ReadonlyArray<[ReadonlyArray<string>, string]> = [
+      [["events", "--count", "abc"], "--count: expected a whole number from 1, got \"abc\""],
+      [["events", "--count", "0"], "--count: expected a whole number from 1, got \"0\""],
+      [["events", "--format", "xml"], "--format: expected json or pretty, got \"xml\""],
+      [["demo", "--server", "vm"], "--server: expected auto, qemu or builtin, got \"vm\""],
+      [
+        ["exec", "--timeout", "soon", "query-status"],
+        "--timeout: expected a duration such as 500ms, 30s, 2m or 1h, got \"soon\""
+      ],
+      [
+        ["job", "run", "--connect-timeout", "1x", "blockdev-backup"],
+        "--connect-timeout: expected a duration such as 500ms, 30s, 2m or 1h, got \"1x\""
+      ],
+      [["exec", "-s", "", "query-status"], "--socket: expected a path, got \"\""],
+      [["shell", "--tcp", "localhost"], "--tcp: expected HOST:PORT with a port from 1 to 65535, got \"localhost\""]
+    ]
+    for (const [args, message] of badValues) {
+      it.scopedLive(`a bad value: qmp ${args.join(" ")}`, () =>
+        Effect.gen(function*() {
+          expectOneLineError(yield* run(args), 1, new RegExp(`^qmp: ${escape(message)}\\n$`))
+        }))
+    }
+
+    const missing: ReadonlyArray<[ReadonlyArray<string>, string]> = [
+      [["exec"], "missing argument COMMAND (npx qmp exec --help lists what it takes)"],
+      [["job", "watch"], "missing argument ID (npx qmp job watch --help lists what it takes)"],
+      [
+        ["wait", "--socket", "/nonexistent/qmp.sock"],
+        "missing option --name (npx qmp wait --help lists what it takes)"
+      ],
+      [["codegen"], "missing option --out (npx qmp codegen --help lists what it takes)"],
+      [["events", "extra"], "unexpected argument \"extra\" (npx qmp events --help lists what it takes)"]
+    ]
+    for (const [args, message] of missing) {
+      it.scopedLive(`missing or extra: qmp ${args.join(" ")}`, () =>
+        Effect.gen(function*() {
+          expectOneLineError(yield* run(args), 1, new RegExp(`^qmp: ${escape(message)}\\n$`))
+        }))
+    }
 
     it.scopedLive("no address at all", () =>
       Effect.gen(function*() {
@@ -330,22 +423,20 @@ describe("qmp without QEMU", () => {
         expectOneLineError(result, 1, /no QMP server given: use --socket PATH or --tcp HOST:PORT, or set QMP_SOCKET/)
       }))
 
-    it.scopedLive("a bad duration", () =>
+    it.scopedLive("a bad duration, on the quick way in too", () =>
       Effect.gen(function*() {
         const result = yield* run(["wait", "--socket", "/nonexistent/qmp.sock", "--name", "STOP", "--timeout", "soon"])
         expectOneLineError(result, 1, /^qmp: --timeout: expected a duration/)
       }))
 
-    it.scopedLive("wait without --name", () =>
-      Effect.gen(function*() {
-        const result = yield* run(["wait", "--socket", "/nonexistent/qmp.sock"])
-        expectOneLineError(result, 1, /--name/)
-      }))
-
     it.scopedLive("an unknown command", () =>
       Effect.gen(function*() {
         const result = yield* run(["frobnicate"])
-        expectOneLineError(result, 1, /use one of 'exec', 'events', 'wait', 'shell', 'demo'/)
+        expectOneLineError(
+          result,
+          1,
+          /^qmp: unknown command "frobnicate": use one of exec, events, wait, shell, job, demo, codegen, schema\n$/
+        )
       }))
   })
 })

@@ -21,9 +21,9 @@ const qemu = Effect.gen(function*() {
 })
 
 /** Runs `qmp shell` with `input` on its stdin (a pipe, not a terminal). */
-const script = (socket: string, input: string) =>
+const script = (socket: string, input: string, ...options: Array<string>) =>
   Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
-    const child = ChildProcess.spawn(process.execPath, [buildCli(), "shell", "--socket", socket], {
+    const child = ChildProcess.spawn(process.execPath, [buildCli(), "shell", "--socket", socket, ...options], {
       stdio: ["pipe", "pipe", "pipe"]
     })
     let stdout = ""
@@ -62,10 +62,15 @@ const terminal = (command: string) =>
   })
 
 /** The shell on `socket` in a terminal, followed by its exit status (`EXITED n`). */
-const shellIn = (socket: string, history: string) =>
+const shellIn = (socket: string, history: string, ...options: Array<string>) =>
   terminal(
-    `${process.execPath} ${buildCli()} shell --socket ${socket} --history ${history}; echo "EXITED $?"; sleep 60`
+    `${process.execPath} ${buildCli()} shell --socket ${socket} --history ${history} ${
+      options.join(" ")
+    }; echo "EXITED $?"; sleep 60`
   )
+
+/** The last line that is not empty: where the cursor is. */
+const lastLine = (text: string) => text.trimEnd().split("\n").at(-1) ?? ""
 
 describeQemu("qmp shell", () => {
   beforeAll(() => void buildCli(), 120_000)
@@ -135,6 +140,39 @@ describeQemu("qmp shell", () => {
       expect(result.stderr).toBe("")
     }))
 
+  it.scopedLive("a script: quotes, a transaction over several lines, values typed by the schema; --hmp", () =>
+    Effect.gen(function*() {
+      const { second } = yield* qemu
+      const result = yield* script(
+        second,
+        [
+          "blockdev-add driver=null-co node-name=n0 size=1048576",
+          "transaction(",
+          "block-dirty-bitmap-add node=n0 name=b0",
+          "block-dirty-bitmap-add node=n0 name=b1",
+          ")",
+          "object-add qom-type=secret id=s1 data=1234",
+          `human-monitor-command command-line="info status"`,
+          `x a="unterminated`
+        ].join("\n") + "\n"
+      )
+      expect(result.stdout.trim().split("\n").map((line) => JSON.parse(line))).toEqual([
+        {},
+        {},
+        {},
+        "VM status: running\r\n",
+        { error: { class: "InvalidInput", desc: "unterminated double quote" } }
+      ])
+      expect(result.code).toBe(1)
+      const hmp = yield* script(second, "info status\nstop\ninfo status\n", "--hmp")
+      expect(hmp.stdout.trim().split("\n").map((line) => JSON.parse(line))).toEqual([
+        "VM status: running\r\n",
+        "",
+        "VM status: paused\r\n"
+      ])
+      expect(hmp.code).toBe(0)
+    }))
+
   describe.runIf(hasTmux || process.env.QMP_REQUIRE_QEMU === "1")("on a terminal (tmux)", () => {
     it.scopedLive(
       "prompt, Tab completion, an event printed while a line is typed, Ctrl-D leaving QEMU running",
@@ -144,8 +182,6 @@ describeQemu("qmp shell", () => {
           const { dir, qemu: vm, qmp, second } = yield* qemu
           const history = Path.join(dir, "history")
           const { keys, until } = yield* shellIn(second, history)
-          /** The last line that is not empty: where the cursor is. */
-          const lastLine = (text: string) => text.trimEnd().split("\n").at(-1) ?? ""
 
           yield* until((text) => text.includes("Connected to QEMU 7.") && lastLine(text) === "(QEMU)", "the prompt")
 
@@ -231,6 +267,156 @@ describeQemu("qmp shell", () => {
           yield* until((text) => text.includes("EXITED 0"), "the shell's exit")
           expect(isAlive(vm.pid)).toBe(true)
           expect(yield* qmp.execute("query-status")).toMatchObject({ status: "running" })
+        }),
+      60_000
+    )
+
+    it.scopedLive(
+      "quoted values, string replies as text, values typed by the schema, Tab through variants, dotted keys and " +
+        "enum values, and a reply printed below its command's events",
+      () =>
+        Effect.gen(function*() {
+          assert(hasTmux, "tmux is needed for the terminal test: apt-get install tmux")
+          const { dir, qmp, second } = yield* qemu
+          const { keys, until } = yield* shellIn(second, `${dir}/h`)
+          yield* until((text) => lastLine(text) === "(QEMU)", "the prompt")
+
+          // A quoted value with a space in it; HMP's text printed as text, not as a JSON string.
+          yield* keys(`human-monitor-command command-line="info status"`, "Enter")
+          yield* until((text) => text.includes("\nVM status: running\n") && lastLine(text) === "(QEMU)", "the text")
+          yield* keys(`human-monitor-command command-line='info version'`, "Enter")
+          yield* until((text) => /\n7\.2\.\d+[^\n]*\n\(QEMU\)\s*$/.test(text), "the version, as text")
+
+          // A value the schema says is a string, though it looks like a number: a secret's data (QEMU
+          // refuses a number there), in the variant that qom-type chose.
+          yield* keys("object-add qom-type=secret id=s1 data=1234", "Enter")
+          yield* until((text) => lastLine(text) === "(QEMU)" && text.includes("{}"), "object-add's return")
+          expect(yield* qmp.execute("qom-list", { path: "/objects" })).toContainEqual(
+            expect.objectContaining({ name: "s1" })
+          )
+
+          // Tab: a variant's member, an enum value, a dotted member of an alternate's object branch.
+          yield* keys("C-l", "blockdev-add driver=null-co read-z", "Tab")
+          yield* until((text) => lastLine(text) === "(QEMU) blockdev-add driver=null-co read-zeroes=", "read-zeroes=")
+          yield* keys("t", "Tab")
+          yield* until((text) => lastLine(text) === "(QEMU) blockdev-add driver=null-co read-zeroes=true", "true")
+          yield* keys("C-u", "blockdev-add driver=qcow2 file.driver=file file.filen", "Tab")
+          yield* until((text) => lastLine(text).endsWith("file.driver=file file.filename="), "file.filename=")
+          yield* keys("C-u", "blockdev-add driver=qcow2 file.driver=file file.aio=io_", "Tab")
+          yield* until((text) => lastLine(text).endsWith("file.aio=io_uring"), "the enum value io_uring")
+          yield* keys("C-u")
+
+          // The reply lands where its command was typed, below the event it caused: no "(QEMU) {}".
+          yield* keys("C-l")
+          yield* until((text) => text.trim() === "(QEMU)", "a clear screen")
+          yield* keys("stop", "Enter")
+          const screen = yield* until((text) => lastLine(text) === "(QEMU)" && text.includes("STOP"), "stop's event")
+          const rows = screen.trimEnd().split("\n").map((row) => row.trimEnd())
+          const typed = rows.indexOf("(QEMU) stop")
+          expect(typed).toBeGreaterThanOrEqual(0)
+          expect(rows[typed + 1]).toMatch(/STOP$/)
+          expect(rows[typed + 2]).toBe("{}")
+          expect(rows[typed + 3]).toBe("(QEMU)")
+          expect(rows.some((row) => row.startsWith("(QEMU) {}"))).toBe(false)
+          yield* keys("C-d")
+          yield* until((text) => text.includes("EXITED 0"), "the shell's exit")
+        }),
+      60_000
+    )
+
+    it.scopedLive(
+      "transaction( ... ) sends its lines as one transaction; --log keeps a transcript",
+      () =>
+        Effect.gen(function*() {
+          assert(hasTmux, "tmux is needed for the terminal test: apt-get install tmux")
+          const { dir, qmp, second } = yield* qemu
+          yield* qmp.execute("blockdev-add", { driver: "null-co", "node-name": "n0", size: 1048576 })
+          const log = Path.join(dir, "log")
+          const { keys, until } = yield* shellIn(second, `${dir}/h`, "--log", log)
+          yield* until((text) => lastLine(text) === "(QEMU)", "the prompt")
+          yield* keys("transaction(", "Enter")
+          yield* until((text) => lastLine(text) === "TRANS>", "the transaction's prompt")
+          yield* keys("block-dirty-bitmap-add node=n0 name=b0", "Enter")
+          yield* until((text) => lastLine(text) === "TRANS>", "the next action")
+          yield* keys("block-dirty-bitmap-add node=n0 name=b1 persistent=false", "Enter", ")", "Enter")
+          yield* until((text) => lastLine(text) === "(QEMU)" && text.includes("{}"), "the transaction's return")
+          const nodes = yield* qmp.execute("query-named-block-nodes")
+          const bitmaps = nodes.find((node) => node["node-name"] === "n0")?.["dirty-bitmaps"]?.map((b) => b.name)
+          expect(bitmaps?.sort()).toEqual(["b0", "b1"])
+          // A one-line transaction, and a failing one: QEMU's error, all or nothing.
+          yield* keys("transaction( block-dirty-bitmap-add node=n0 name=b0 )", "Enter")
+          yield* until((text) => text.includes("GenericError: Bitmap already exists: b0"), "the refusal")
+          yield* keys("C-d")
+          yield* until((text) => text.includes("EXITED 0"), "the shell's exit")
+          const transcript = Fs.readFileSync(log, "utf8").trim().split("\n").map((line) => JSON.parse(line))
+          expect(transcript).toEqual([
+            {
+              execute: "transaction",
+              arguments: {
+                actions: [
+                  { type: "block-dirty-bitmap-add", data: { node: "n0", name: "b0" } },
+                  { type: "block-dirty-bitmap-add", data: { node: "n0", name: "b1", persistent: false } }
+                ]
+              }
+            },
+            { return: {} },
+            {
+              execute: "transaction",
+              arguments: { actions: [{ type: "block-dirty-bitmap-add", data: { node: "n0", name: "b0" } }] }
+            },
+            { error: { class: "GenericError", desc: "Bitmap already exists: b0" } }
+          ])
+        }),
+      60_000
+    )
+
+    it.scopedLive(
+      "a socket another client holds: after a second without a greeting, a line says why and how long qmp waits",
+      () =>
+        Effect.gen(function*() {
+          assert(hasTmux, "tmux is needed for the terminal test: apt-get install tmux")
+          // The session's own client holds QEMU's first socket: QEMU greets nobody else there.
+          const { qemu: vm } = yield* qemu
+          const held = "path" in vm.address ? vm.address.path : assert.fail("a Unix socket")
+          const { until } = yield* terminal(
+            `${process.execPath} ${buildCli()} exec -s ${held} --connect-timeout 4s query-status; ` +
+              `echo "EXITED $?"; sleep 60`
+          )
+          const notice = yield* until((text) => text.includes("Waiting up to"), "the notice")
+          const joined = notice.replace(/\n/g, "")
+          expect(joined).toContain(`qmp: no greeting from unix:${held} yet: another client probably holds this socket`)
+          expect(joined).toContain("Waiting up to 4s in all (--connect-timeout).")
+          expect(notice).not.toContain("EXITED")
+          const end = yield* until((text) => text.includes("EXITED"), "qmp's exit")
+          expect(end).toContain("EXITED 1")
+          expect(end.replace(/\n/g, "")).toMatch(/qmp: .*greet/i)
+        }),
+      60_000
+    )
+
+    it.scopedLive(
+      "--hmp: HMP command lines, Tab from HMP's help, events above, quit asks first",
+      () =>
+        Effect.gen(function*() {
+          assert(hasTmux, "tmux is needed for the terminal test: apt-get install tmux")
+          const { dir, qemu: vm, second } = yield* qemu
+          const { keys, until } = yield* shellIn(second, `${dir}/h`, "--hmp")
+          yield* until((text) => text.includes("the human monitor of QEMU 7.") && lastLine(text) === "(HMP)", "prompt")
+          yield* keys("info statu", "Tab")
+          yield* until((text) => lastLine(text) === "(HMP) info status", "info status completed")
+          yield* keys("Enter")
+          yield* until((text) => text.includes("VM status: running") && lastLine(text) === "(HMP)", "the status")
+          yield* keys("stop", "Enter")
+          yield* until((text) => /STOP\s*\n\(HMP\)\s*$/.test(text), "the STOP event, then the prompt")
+          yield* keys("info status", "Enter")
+          yield* until((text) => text.includes("VM status: paused"), "paused")
+          yield* keys("no-such-thing", "Enter")
+          yield* until((text) => text.includes("unknown command: 'no-such-thing'"), "HMP's own error text")
+          yield* keys("quit", "Enter")
+          yield* until((text) => text.includes("[y/N]"), "the question")
+          yield* keys("y", "Enter")
+          yield* until((text) => text.includes("EXITED 0"), "the shell's exit")
+          expect(yield* vm.exited).toBe(0)
         }),
       60_000
     )

@@ -1,8 +1,9 @@
 /**
  * effect-qmp as a user gets it: `npm pack`, then the README's install line (the tarball in place of
  * `effect-qmp`) in a fresh app outside the repository, a strict NodeNext typecheck of the README's
- * library examples there, each example run (on a QEMU started as the README says, or on
- * QmpTestServer where the example uses it), and the `qmp` bin run from the installed package. Then
+ * library examples there, each example run (on a QEMU started as the README says, on a `qemu-ga`
+ * where the example talks to the guest agent, or on QmpTestServer where the example uses it), and the
+ * `qmp` bin run from the installed package. Then
  * an app on effect 4: npm refuses effect-qmp (a peer conflict), and with `--legacy-peer-deps` the
  * bundled `qmp` still works there.
  *
@@ -105,6 +106,7 @@ const expectedOutput: Record<string, ReadonlyArray<RegExp>> = {
     /^\d+ \{ status: 'running', [^\n]*\}\n$/
   ],
   "Typed commands and events": [/^true running\ncreated\n$/],
+  "The guest agent": [/^\{\}\n\d+\.\d+\.\d+\n$/],
   "Test without QEMU": [/^\{ pong: true \}\n\{ echo: 'hi' \}\n$/]
 }
 
@@ -131,14 +133,32 @@ const itQemu = (name: string, body: () => void) => {
   return it.skip(name, body)
 }
 
+/** `qemu-ga`, on PATH or where Debian puts it. */
+const agentBinary = findOnPath("qemu-ga") ?? (Fs.existsSync("/usr/sbin/qemu-ga") ? "/usr/sbin/qemu-ga" : undefined)
+
+/** `it` for what needs the guest agent: skipped plainly without it, or failing under QMP_REQUIRE_QEMU=1. */
+const itAgent = (name: string, body: () => void) => {
+  if (agentBinary !== undefined) return it(name, body)
+  if (process.env.QMP_REQUIRE_QEMU === "1") {
+    return it(name, () => {
+      throw new Error("QMP_REQUIRE_QEMU=1 but qemu-ga is not installed (apt-get install qemu-guest-agent)")
+    })
+  }
+  console.warn(`Skipping "${name}": qemu-ga is not installed (install qemu-guest-agent to run it).`)
+  return it.skip(name, body)
+}
+
 // -----------------------------------------------------------------------------
-// The package, a QEMU
+// The package, a QEMU, a guest agent
 // -----------------------------------------------------------------------------
 
 let tarball: string
 /** The socket of the QEMU the examples use, in place of the README's /tmp/qmp.sock. */
 const socket = Path.join(work, "qmp.sock")
 let qemu: ChildProcess.ChildProcess | undefined
+/** The socket of the guest agent, in place of the README's /tmp/qga.sock. */
+const agentSocket = Path.join(work, "qga.sock")
+let agent: ChildProcess.ChildProcess | undefined
 
 beforeAll(() => {
   // npm pack runs `prepare` (npm run build): the tarball holds what this tree builds.
@@ -153,10 +173,33 @@ beforeAll(() => {
     while (!Fs.existsSync(socket) && Date.now() < deadline) ChildProcess.spawnSync("sleep", ["0.05"])
     expect(Fs.existsSync(socket), "QEMU did not create its QMP socket").toBe(true)
   }
+
+  if (agentBinary !== undefined) {
+    // Every command blocked but the harmless ones (run as root, guest-shutdown would stop the machine).
+    const allowed = ["guest-ping", "guest-sync", "guest-sync-delimited", "guest-info"]
+    const blocked = run(agentBinary, ["-b", "help"], work).stdout.split("\n")
+      .map((line) => line.trim()).filter((name) => name !== "" && !allowed.includes(name))
+    const state = Path.join(work, "qga-state")
+    Fs.mkdirSync(state)
+    agent = ChildProcess.spawn(agentBinary, [
+      "--method",
+      "unix-listen",
+      "--path",
+      agentSocket,
+      "-t",
+      state,
+      "-b",
+      blocked.join(",")
+    ], { stdio: "ignore" })
+    const deadline = Date.now() + 10_000
+    while (!Fs.existsSync(agentSocket) && Date.now() < deadline) ChildProcess.spawnSync("sleep", ["0.05"])
+    expect(Fs.existsSync(agentSocket), "qemu-ga did not create its socket").toBe(true)
+  }
 })
 
 afterAll(() => {
   qemu?.kill("SIGKILL")
+  agent?.kill("SIGKILL")
   Fs.rmSync(work, { recursive: true, force: true })
 })
 
@@ -253,10 +296,12 @@ describe("an app installing effect-qmp as the README says", () => {
       examples.slice(0, i).filter((e) => e.section === example.section).length
     ]
     const needsQemu = /QmpClient\.layer\(|QemuProcess\.layer\(/.test(example.code)
-    const test = needsQemu ? itQemu : it
+    const needsAgent = /GuestAgent\.layer\(/.test(example.code)
+    const test = needsQemu ? itQemu : needsAgent ? itAgent : it
     test(`runs the README's example ${i + 1} (${example.section})`, () => {
       const file = Path.join(app, "out", `example${i + 1}.js`)
       const source = Fs.readFileSync(file, "utf8").replaceAll("/tmp/qmp.sock", socket)
+        .replaceAll("/tmp/qga.sock", agentSocket)
       Fs.writeFileSync(file, source)
       const result = expectSuccess(run(process.execPath, [file], app, {}, 60_000), `example ${i + 1}`)
       expect(result.stdout).toMatch(expected ?? /[\s\S]*/)

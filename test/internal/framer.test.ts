@@ -1,5 +1,5 @@
 /**
- * The line framer, checked against a reference splitter that sees the whole input at once: whatever
+ * The line framer (and, below, the framer of a pretty monitor), checked against a reference splitter that sees the whole input at once: whatever
  * the chunks the bytes arrive in, the framer hands on the same lines, and rejects a line as too long
  * exactly when the reference does.
  *
@@ -10,7 +10,10 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { FastCheck as fc } from "effect"
+import type { Sink } from "../../src/internal/framer.js"
 import { LineFramer } from "../../src/internal/framer.js"
+import { JsonFramer } from "../../src/internal/jsonFramer.js"
+import { SentinelFramer } from "../../src/internal/sentinelFramer.js"
 
 interface Framed {
   readonly lines: ReadonlyArray<string>
@@ -162,4 +165,150 @@ describe("LineFramer", () => {
       })
     }
   })
+})
+
+/**
+ * The framer of a pretty monitor, against a reference that knows where each message is: whatever the
+ * chunks, it hands on each message's text whole (a pretty one over many lines), and rejects a message
+ * as too long exactly when the reference does: a message of more than `maxBytes`, from its first byte
+ * to its last, or a partial one at the end that already holds more.
+ */
+describe("JsonFramer", () => {
+  interface Messages {
+    readonly texts: ReadonlyArray<string>
+    readonly separators: ReadonlyArray<string>
+    readonly partial: string
+  }
+
+  const referenceJson = ({ partial, texts }: Messages, maxBytes: number): Framed => {
+    const lines: Array<string> = []
+    for (const text of texts) {
+      if (bytesOf(text) > maxBytes) return { lines, tooLong: true }
+      lines.push(text)
+    }
+    return { lines, tooLong: bytesOf(partial) > maxBytes }
+  }
+
+  const frameJson = (chunks: ReadonlyArray<Buffer>, maxBytes: number): Framed => {
+    const lines: Array<string> = []
+    let rejections = 0
+    const framer = new JsonFramer(maxBytes, {
+      line: (text) => {
+        lines.push(text)
+        return true
+      },
+      tooLong: (bytes) => {
+        expect(bytes).toBeGreaterThan(maxBytes)
+        rejections++
+      }
+    })
+    for (const chunk of chunks) {
+      framer.push(chunk)
+      expect(framer.pendingBytes).toBeLessThanOrEqual(maxBytes)
+    }
+    expect(rejections).toBeLessThanOrEqual(1)
+    return { lines, tooLong: rejections === 1 }
+  }
+
+  /** A message: an object or an array, pretty as QEMU's pretty monitor writes it, or compact. */
+  const message = fc.tuple(
+    fc.oneof(
+      fc.dictionary(fc.string({ maxLength: 6 }), fc.jsonValue({ maxDepth: 2 }), { maxKeys: 4 }),
+      fc.array(fc.jsonValue({ maxDepth: 2 }), { maxLength: 4 })
+    ),
+    fc.boolean()
+  ).map(([value, pretty]) => pretty ? JSON.stringify(value, null, 4).replaceAll("\n", "\r\n") : JSON.stringify(value))
+
+  const messages = fc.record({
+    texts: fc.array(message, { maxLength: 5 }),
+    separators: fc.array(fc.constantFrom("\r\n", "\n", "", " ", "\r\n\r\n", "\t"), { minLength: 6, maxLength: 6 }),
+    // The start of one more message, cut anywhere before its end.
+    partial: fc.tuple(message, fc.nat()).map(([text, cut]) => text.slice(0, cut % text.length))
+  }).map((m) => ({ ...m, partial: m.partial.trimStart() }))
+
+  const textOf = ({ partial, separators, texts }: Messages): string =>
+    texts.map((text, i) => separators[i] + text).join("") + separators[5] + partial
+
+  it.prop(
+    "frames as the reference does, whatever the chunks",
+    [messages, fc.integer({ min: 1, max: 300 }), fc.array(fc.nat({ max: 2_000 }), { maxLength: 12 })],
+    ([m, maxBytes, cuts]) => {
+      expect(frameJson(chunked(textOf(m), cuts), maxBytes)).toEqual(referenceJson(m, maxBytes))
+    },
+    { fastCheck: { numRuns: 2_000 } }
+  )
+
+  it.prop(
+    "a chunk per byte",
+    [messages],
+    ([m]) => {
+      const text = textOf(m)
+      expect(frameJson(chunked(text, Array.from({ length: bytesOf(text) }, (_, i) => i)), 10_000))
+        .toEqual(referenceJson(m, 10_000))
+    },
+    { fastCheck: { numRuns: 300 } }
+  )
+
+  it("QEMU's pretty greeting and reply; brackets and quotes in strings; something that is not JSON, to its line's end", () => {
+    const text =
+      "{\r\n    \"QMP\": {\r\n        \"capabilities\": [\r\n            \"oob\"\r\n        ]\r\n    }\r\n}\r\n" +
+      "{\r\n    \"return\": {\r\n    }\r\n}\r\n{\"a\": \"}]\\\"{\"}\r\nSSH-2.0-OpenSSH\r\n"
+    const expected = {
+      lines: [
+        "{\r\n    \"QMP\": {\r\n        \"capabilities\": [\r\n            \"oob\"\r\n        ]\r\n    }\r\n}",
+        "{\r\n    \"return\": {\r\n    }\r\n}",
+        "{\"a\": \"}]\\\"{\"}",
+        "SSH-2.0-OpenSSH"
+      ],
+      tooLong: false
+    }
+    expect(frameJson(chunked(text, []), 1_000)).toEqual(expected)
+    for (let i = 1; i < text.length; i += 7) expect(frameJson(chunked(text, [i, i + 3]), 1_000)).toEqual(expected)
+  })
+})
+
+describe("SentinelFramer, for the guest agent: lines, and 0xFF", () => {
+  const agentFrame = (chunks: ReadonlyArray<Buffer | ReadonlyArray<number> | "resync">) => {
+    const lines: Array<string> = []
+    const framer = new SentinelFramer(100, { line: (text) => lines.push(text) > 0, tooLong: () => {} })
+    for (const chunk of chunks) {
+      if (chunk === "resync") framer.resync()
+      else framer.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk))
+    }
+    return lines
+  }
+
+  it("a 0xFF ends the partial line before it (ÿ in UTF-8 is not one), and belongs to no line", () => {
+    expect(agentFrame([Buffer.from("{\"a\": 1"), [0xff], Buffer.from("{\"b\": 2}\n\u00ff"), [0xff, 0x7b, 0x7d, 0x0a]]))
+      .toEqual(["{\"b\": 2}", "{}"])
+  })
+
+  it("resync drops every byte up to the next 0xFF, and the partial line", () => {
+    expect(agentFrame([
+      Buffer.from("{\"return\": \"stale\"}\n{\"return\": \"par"),
+      "resync",
+      Buffer.from("tial\"}\n{\"stale\": 1}\n"),
+      [0x7b, 0xff, ...Buffer.from("{\"return\": 42}\n{\"return\": {}}\n")]
+    ])).toEqual(["{\"return\": \"stale\"}", "{\"return\": 42}", "{\"return\": {}}"])
+  })
+
+  it.prop(
+    "without 0xFF, frames as the plain line framer does",
+    [input],
+    ([{ cuts, maxBytes, text }]) => {
+      const chunks = chunked(text, cuts)
+      const plain: Array<string> = []
+      const agent: Array<string> = []
+      const sink = (lines: Array<string>): Sink => ({ line: (line) => lines.push(line) > 0, tooLong: () => {} })
+      const a = new LineFramer(maxBytes, sink(plain))
+      const b = new SentinelFramer(maxBytes, sink(agent))
+      for (const chunk of chunks) {
+        a.push(chunk)
+        b.push(chunk)
+      }
+      expect(agent).toEqual(plain)
+      expect(b.isStopped).toBe(a.isStopped)
+    },
+    { fastCheck: { numRuns: 500 } }
+  )
 })

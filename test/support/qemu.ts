@@ -66,6 +66,8 @@ export interface Session {
   readonly qemu: Qemu
   readonly qmp: QmpClient.Service
   readonly events: QmpEvents.Service
+  /** The client and its registry as services, for what takes them from the context (`Jobs`, ...). */
+  readonly context: Context.Context<QmpClient.QmpClient | QmpEvents.QmpEvents>
 }
 
 /** A fresh QEMU and a client connected to it (with its own `QmpEvents`), for the current scope. */
@@ -88,7 +90,8 @@ export const session = (options: StartOptions = {}): Effect.Effect<Session, unkn
         stderr: process.stderr
       },
       qmp: Context.get(context, QmpClient.QmpClient),
-      events: Context.get(context, QmpEvents.QmpEvents)
+      events: Context.get(context, QmpEvents.QmpEvents),
+      context: Context.pick(QmpClient.QmpClient, QmpEvents.QmpEvents)(context)
     }
   })
 
@@ -101,4 +104,23 @@ export const sessionWithSecondSocket: Effect.Effect<Session & { readonly second:
     const second = Path.join(yield* tempDir("effect-qmp-second-"), "second.sock")
     const started = yield* session({ args: [...QemuProcess.defaultArgs, "-qmp", `unix:${second},server=on,wait=off`] })
     return { ...started, second }
+  })
+
+/**
+ * A session whose QEMU has a pretty monitor too (`-mon chardev=...,mode=control,pretty=on`), at
+ * `pretty`: QEMU writes each message there over many lines.
+ */
+export const sessionWithPrettySocket: Effect.Effect<Session & { readonly pretty: string }, unknown, Scope.Scope> =
+  Effect.gen(function*() {
+    const pretty = Path.join(yield* tempDir("effect-qmp-pretty-"), "pretty.sock")
+    const started = yield* session({
+      args: [
+        ...QemuProcess.defaultArgs,
+        "-chardev",
+        `socket,id=pretty,path=${pretty},server=on,wait=off`,
+        "-mon",
+        "chardev=pretty,mode=control,pretty=on"
+      ]
+    })
+    return { ...started, pretty }
   })

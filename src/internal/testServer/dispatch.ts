@@ -1,8 +1,9 @@
 /**
  * The dispatcher of `QmpTestServer`: what QEMU's `qmp_dispatch` and `monitor_qmp_dispatch` do with a
- * line, in the same order, with the same errors (taken from QEMU 7.2 over a raw socket): the checks
- * of the message's members, the negotiation gate, the command's lookup, the OOB check; then the
- * command's handler, and its reply.
+ * message, in the same order, with the same errors (taken from QEMU 7.2 over a raw socket): the
+ * checks of the message's members (in QEMU's member order, so that the first one QEMU finds wrong is
+ * the one reported), the negotiation gate, the command's lookup, the OOB check; then the command's
+ * handler, and its reply, which echoes the `id` exactly as it was read.
  *
  * @internal
  */
@@ -10,9 +11,10 @@ import * as Cause from "effect/Cause"
 import * as Effect from "effect/Effect"
 import * as Exit from "effect/Exit"
 import * as Option from "effect/Option"
-import * as QmpMessage from "../../QmpMessage.js"
 import type { CommandError, Handler, HandlerContext, ReceivedCommand } from "../../testing/QmpTestServer.js"
 import type { Input, Link } from "./link.js"
+import type { QValue } from "./qobject.js"
+import { QDict, toJs } from "./qobject.js"
 import * as Wire from "./wire.js"
 
 /** A command the server knows. @internal */
@@ -27,9 +29,20 @@ export interface Options {
   readonly handlers: Effect.Effect<ReadonlyMap<string, Registration>>
   /** The capabilities the greeting offered. */
   readonly offered: ReadonlyArray<string>
+  readonly wire: Wire.Wire
   /** What a handler's context holds besides its command and its replies. */
   readonly context: (link: Link) => Omit<HandlerContext, "command" | "reply" | "replyRaw" | "noReply">
 }
+
+/**
+ * A message QEMU runs at once, out of band, rather than in turn: it has `exec-oob` and no `execute`
+ * (whether out-of-band execution was enabled or not: if not, it is refused at once).
+ *
+ * @internal
+ */
+export const isOutOfBand = (input: Input): boolean =>
+  input._tag === "Message" && input.value instanceof QDict && input.value.has("exec-oob") &&
+  !input.value.has("execute")
 
 /**
  * The command in a message, if it is one (a string `execute`, or `exec-oob`): what the server
@@ -38,18 +51,19 @@ export interface Options {
  * @internal
  */
 export const commandOf = (link: Link, input: Input): ReceivedCommand | undefined => {
-  if (input._tag !== "Message" || !QmpMessage.isJsonObject(input.message)) return undefined
-  const message = input.message
-  const oob = typeof message["exec-oob"] === "string" && !Object.hasOwn(message, "execute")
-  const name = oob ? message["exec-oob"] : message.execute
+  if (input._tag !== "Message" || !(input.value instanceof QDict)) return undefined
+  const dict = input.value
+  const oob = isOutOfBand(input)
+  const name = dict.get(oob ? "exec-oob" : "execute")
   if (typeof name !== "string") return undefined
+  const args = dict.get("arguments")
   return {
     connection: link.id,
     command: name,
-    arguments: QmpMessage.isJsonObject(message.arguments) ? message.arguments : undefined,
-    id: message.id,
+    arguments: args instanceof QDict ? toJs(args) as Record<string, unknown> : undefined,
+    id: dict.has("id") ? toJs(dict.get("id")!) : undefined,
     oob,
-    message
+    message: toJs(dict) as Record<string, unknown>
   }
 }
 
@@ -58,13 +72,33 @@ export interface Dispatcher {
   readonly dispatch: (link: Link, input: Input, command: ReceivedCommand | undefined) => Effect.Effect<void>
 }
 
+/** What QEMU's member check finds wrong with a command, in QEMU's member order. */
+const checkMembers = (dict: QDict, allowOob: boolean): string | undefined => {
+  let execKey: string | undefined
+  for (const key of dict.keys) {
+    const value = dict.get(key)
+    if (key === "execute" || (key === "exec-oob" && allowOob)) {
+      if (typeof value !== "string") return `QMP input member '${key}' must be a string`
+      if (execKey !== undefined) return `QMP input member '${key}' clashes with '${execKey}'`
+      execKey = key
+    } else if (key === "arguments") {
+      if (!(value instanceof QDict)) return "QMP input member 'arguments' must be an object"
+    } else if (key !== "id") {
+      return `QMP input member '${key}' is unexpected`
+    }
+  }
+  return execKey === undefined ? "QMP input lacks member 'execute'" : undefined
+}
+
 /** @internal */
 export const make = (options: Options): Dispatcher => {
   /** Runs a handler and writes its reply, unless it answered by itself. `onReply` runs as the reply is written. */
+  const { wire } = options
   const run = (
     link: Link,
     registration: Registration,
     command: ReceivedCommand,
+    id: QValue | undefined,
     onReply?: () => void
   ): Effect.Effect<void> =>
     Effect.gen(function*() {
@@ -78,8 +112,8 @@ export const make = (options: Options): Dispatcher => {
       const context: HandlerContext = {
         ...options.context(link),
         command,
-        reply: (result) => answer(() => Wire.returnLine(result, command.message), onReply),
-        replyRaw: (message) => answer(() => Wire.stringify(message) + "\r\n"),
+        reply: (result) => answer(() => wire.returnLine(result, id), onReply),
+        replyRaw: (message) => answer(() => wire.message(message)),
         noReply: Effect.sync(() => {
           answered = true
         })
@@ -88,7 +122,7 @@ export const make = (options: Options): Dispatcher => {
       if (answered || Exit.isInterrupted(exit)) return
       if (Exit.isSuccess(exit)) {
         const result = exit.value === undefined ? {} : exit.value
-        const written = yield* Effect.exit(answer(() => Wire.returnLine(result, command.message), onReply))
+        const written = yield* Effect.exit(answer(() => wire.returnLine(result, id), onReply))
         if (Exit.isSuccess(written)) return
         answered = false
         yield* Effect.logError(
@@ -96,27 +130,24 @@ export const make = (options: Options): Dispatcher => {
           written.cause
         )
         return yield* answer(() =>
-          Wire.errorLine(
-            Wire.genericError(`QmpTestServer: the result of ${command.command} is not JSON`),
-            command.message
-          )
+          wire.errorLine(Wire.genericError(`QmpTestServer: the result of ${command.command} is not JSON`), id)
         )
       }
       const failure = Cause.failureOption(exit.cause)
-      if (Option.isSome(failure)) return yield* answer(() => Wire.errorLine(failure.value, command.message))
+      if (Option.isSome(failure)) return yield* answer(() => wire.errorLine(failure.value, id))
       yield* Effect.logError(`QmpTestServer: the handler of ${command.command} failed`, exit.cause)
       yield* answer(() =>
-        Wire.errorLine(
+        wire.errorLine(
           Wire.genericError(`QmpTestServer: the handler of ${command.command} failed: ${Cause.pretty(exit.cause)}`),
-          command.message
+          id
         )
       )
     })
 
   /** The built-in `qmp_capabilities`: checks `enable`; the client is negotiated as its reply is written. */
-  const negotiate = (link: Link, command: ReceivedCommand): Effect.Effect<void> => {
+  const negotiate = (link: Link, command: ReceivedCommand, id: QValue | undefined): Effect.Effect<void> => {
     const args = command.arguments ?? {}
-    const reject = (desc: string) => link.write(Wire.errorLine(Wire.genericError(desc), command.message))
+    const reject = (desc: string) => link.write(wire.errorLine(Wire.genericError(desc), id))
     for (const name of Object.keys(args)) {
       if (name !== "enable") return reject(`Parameter '${name}' is unexpected`)
     }
@@ -130,48 +161,28 @@ export const make = (options: Options): Dispatcher => {
       if (capability !== "oob") return reject(`Parameter 'null' does not accept value '${String(capability)}'`)
       if (!options.offered.includes(capability)) return reject(`Capability '${capability}' not available`)
     }
-    return link.write(Wire.returnLine({}, command.message), () => {
+    return link.write(wire.returnLine({}, id), () => {
       link.negotiated = true
       link.oob = capabilities.includes("oob")
     })
   }
 
-  /** Checks a line as QEMU's dispatcher does, then negotiates or runs the command's handler. */
+  /** Checks a message as QEMU's dispatcher does, then negotiates or runs the command's handler. */
   const dispatch = (link: Link, input: Input, command: ReceivedCommand | undefined): Effect.Effect<void> =>
     Effect.suspend(() => {
-      if (input._tag === "ParseError") {
-        return link.write(Wire.errorLine(Wire.genericError(`JSON parse error, ${input.detail}`), undefined))
+      if (input._tag === "End") return Effect.void
+      if (input._tag === "ParseError") return link.write(wire.errorLine(Wire.genericError(input.desc), undefined))
+      const dict = input.value
+      if (!(dict instanceof QDict)) {
+        return link.write(wire.errorLine(Wire.genericError("QMP input must be a JSON object"), undefined))
       }
-      const message = input.message
-      if (!QmpMessage.isJsonObject(message)) {
-        return link.write(Wire.errorLine(Wire.genericError("QMP input must be a JSON object"), undefined))
+      const id = dict.get("id")
+      const reject = (error: CommandError) => link.write(wire.errorLine(error, id))
+      const wrong = checkMembers(dict, link.oob)
+      if (wrong !== undefined || command === undefined) {
+        return reject(Wire.genericError(wrong ?? "QMP input lacks member 'execute'"))
       }
-      const reject = (error: CommandError) => link.write(Wire.errorLine(error, message))
-      let name: string | undefined
-      for (const key of Object.keys(message)) {
-        const value = message[key]
-        if (key === "execute" || (key === "exec-oob" && link.oob)) {
-          if (typeof value !== "string") {
-            return reject(Wire.genericError(`QMP input member '${key}' must be a string`))
-          }
-          if (name !== undefined) {
-            return reject(Wire.genericError(
-              `QMP input member '${key}' clashes with '${link.oob ? "execute, exec-oob" : "execute"}'`
-            ))
-          }
-          name = value
-        } else if (key === "arguments") {
-          if (!QmpMessage.isJsonObject(value)) {
-            return reject(Wire.genericError("QMP input member 'arguments' must be an object"))
-          }
-        } else if (key !== "id") {
-          return reject(Wire.genericError(`QMP input member '${key}' is unexpected`))
-        }
-      }
-      if (name === undefined || command === undefined) {
-        return reject(Wire.genericError("QMP input lacks member 'execute'"))
-      }
-      const found = name
+      const found = command.command
       return Effect.flatMap(options.handlers, (handlers) => {
         const registration = handlers.get(found)
         if (!link.negotiated) {
@@ -179,8 +190,8 @@ export const make = (options: Options): Dispatcher => {
           if (found !== "qmp_capabilities") {
             return reject(Wire.commandNotFound("Expecting capabilities negotiation with 'qmp_capabilities'"))
           }
-          if (registration === undefined) return negotiate(link, command)
-          return run(link, registration, command, () => {
+          if (registration === undefined) return negotiate(link, command, id)
+          return run(link, registration, command, id, () => {
             const enable = command.arguments?.enable
             link.negotiated = true
             link.oob = Array.isArray(enable) && enable.includes("oob")
@@ -193,7 +204,7 @@ export const make = (options: Options): Dispatcher => {
         if (command.oob && !registration.oob) {
           return reject(Wire.genericError(`The command ${found} does not support OOB`))
         }
-        return run(link, registration, command)
+        return run(link, registration, command, id)
       })
     })
 

@@ -1,6 +1,7 @@
 /**
- * One connection of `QmpTestServer`, at the socket level: the line reader, ordered writes, the
- * flood writer, and the faults (stall, hang-up, destroy).
+ * One connection of `QmpTestServer`, at the socket level: the reader (QEMU's JSON streamer, so that
+ * commands need no newline and may come several to a line or one over several lines), ordered writes,
+ * the flood writer, and the faults (stall, hang-up, destroy).
  *
  * The socket's callbacks only parse and hand on (`Queue.unsafeOffer`, `Deferred.unsafeDone`): every
  * decision, and every observation a test makes, happens in the server's fibers. The few flags here
@@ -17,13 +18,19 @@ import * as Exit from "effect/Exit"
 import * as FiberId from "effect/FiberId"
 import type * as Queue from "effect/Queue"
 import type * as Net from "node:net"
-import { StringDecoder } from "node:string_decoder"
 import type { RawData } from "../../testing/QmpTestServer.js"
+import { JsonError } from "./jsonParser.js"
+import { JsonStream } from "./jsonStream.js"
+import type { QValue } from "./qobject.js"
 
-/** What the reader hands on: one line, parsed or not. */
+/**
+ * What the reader hands on, in order: a message, what QEMU's parser says of input that is not one,
+ * and the end of the client's input (it hung up, or half-closed its side).
+ */
 export type Input =
-  | { readonly _tag: "Message"; readonly message: unknown }
-  | { readonly _tag: "ParseError"; readonly detail: string }
+  | { readonly _tag: "Message"; readonly value: QValue }
+  | { readonly _tag: "ParseError"; readonly desc: string }
+  | { readonly _tag: "End" }
 
 const ignore = (): void => {}
 
@@ -36,8 +43,11 @@ export class Link {
   /** Open unless this connection or the whole server is stalled: commands wait for it. */
   readonly latch: Effect.Latch = Effect.unsafeMakeLatch(true)
   private readonly closedSignal = Deferred.unsafeMake<void>(FiberId.none)
-  private readonly decoder = new StringDecoder("utf8")
-  private pending = ""
+  private readonly stream = new JsonStream((message) =>
+    this.inputs.unsafeOffer(
+      message instanceof JsonError ? { _tag: "ParseError", desc: message.desc } : { _tag: "Message", value: message }
+    )
+  )
   private started = false
   private stalledSelf = false
   private stalledServer = false
@@ -62,25 +72,9 @@ export class Link {
   start(): void {
     if (this.started) return
     this.started = true
-    this.socket.on("data", (chunk: Buffer) => this.onData(chunk))
-  }
-
-  private onData(chunk: Buffer): void {
-    const text = this.pending + this.decoder.write(chunk)
-    let start = 0
-    for (let newline = text.indexOf("\n"); newline !== -1; newline = text.indexOf("\n", start)) {
-      const line = text.slice(start, newline)
-      start = newline + 1
-      if (line.trim() === "") continue
-      let input: Input
-      try {
-        input = { _tag: "Message", message: JSON.parse(line) }
-      } catch (cause) {
-        input = { _tag: "ParseError", detail: cause instanceof Error ? cause.message : String(cause) }
-      }
-      this.inputs.unsafeOffer(input)
-    }
-    this.pending = text.slice(start)
+    this.socket.on("data", (chunk: Buffer) => this.stream.push(chunk))
+    // A message not finished when the input ends is dropped, as QEMU drops it.
+    this.socket.once("end", () => this.inputs.unsafeOffer({ _tag: "End" }))
   }
 
   /**
