@@ -160,23 +160,30 @@ const handle = async (socket: net.Socket, block: Block, line: string): Promise<v
   }
 }
 
+/** Calls `f` with each non-empty line the client sends (commands are small: a string buffer will do). */
+export const onLines = (socket: net.Socket, f: (line: string) => void): void => {
+  let pending = ""
+  socket.setEncoding("utf8")
+  socket.on("data", (text: string) => {
+    pending += text
+    for (let newline = pending.indexOf("\n"); newline !== -1; newline = pending.indexOf("\n")) {
+      const line = pending.slice(0, newline)
+      pending = pending.slice(newline + 1)
+      if (line.trim() !== "") f(line)
+    }
+  })
+}
+
 /** Starts the server in this process, listening on `socketPath`. */
 export const listen = (socketPath: string): Promise<net.Server> => {
   const block = buildBlock()
   const server = net.createServer((socket) => {
     socket.on("error", () => {})
     socket.write(greeting)
-    // Commands are small and rare: a string buffer will do. They run one at a time, in order.
-    let pending = ""
+    // Commands run one at a time, in order.
     let busy = Promise.resolve()
-    socket.setEncoding("utf8")
-    socket.on("data", (text: string) => {
-      pending += text
-      for (let newline = pending.indexOf("\n"); newline !== -1; newline = pending.indexOf("\n")) {
-        const line = pending.slice(0, newline)
-        pending = pending.slice(newline + 1)
-        if (line.trim() !== "") busy = busy.then(() => handle(socket, block, line))
-      }
+    onLines(socket, (line) => {
+      busy = busy.then(() => handle(socket, block, line))
     })
   })
   return new Promise((resolve, reject) => {

@@ -97,20 +97,11 @@ const serve = (socket: net.Socket): void => {
   socket.on("close", () => {
     if (pacing.current !== undefined) paced.delete(pacing.current)
   })
-  // Commands are small: a string buffer will do. In-band ones run one at a time, in order, as QEMU's;
-  // exec-oob ones at once.
-  let pending = ""
+  // In-band commands run one at a time, in order, as QEMU's; exec-oob ones at once.
   let busy = Promise.resolve()
-  socket.setEncoding("utf8")
-  socket.on("data", (text: string) => {
-    pending += text
-    for (let newline = pending.indexOf("\n"); newline !== -1; newline = pending.indexOf("\n")) {
-      const line = pending.slice(0, newline)
-      pending = pending.slice(newline + 1)
-      if (line.trim() === "") continue
-      if (line.includes("\"exec-oob\"")) void handle(socket, line, pacing)
-      else busy = busy.then(() => handle(socket, line, pacing))
-    }
+  BlastServer.onLines(socket, (line) => {
+    if (line.includes("\"exec-oob\"")) void handle(socket, line, pacing)
+    else busy = busy.then(() => handle(socket, line, pacing))
   })
 }
 
