@@ -5,8 +5,7 @@
  */
 import { describe, expect, it } from "@effect/vitest"
 import { Effect, Exit, Fiber, Metric, Option, Ref, Schedule, Scope, Stream, TestClock } from "effect"
-import { EventListener, QmpFleet, QmpMetrics } from "../src/index.js"
-import type { QmpAddress } from "../src/index.js"
+import { EventListener, QmpAddress, QmpFleet, QmpMetrics } from "../src/index.js"
 import { events as qemuEvents } from "../src/qemu/v7_2/schemas.js"
 import * as QmpTestServer from "../src/testing/QmpTestServer.js"
 import { captureLogs } from "./support/logs.js"
@@ -265,6 +264,8 @@ describe("QmpFleet (QmpTestServer)", () => {
             count: 1
           })
           expect(logs.messages("WARN").some((message) => message.includes("did not answer a ping"))).toBe(true)
+          // The other VM answered its ping: its round trip is recorded, tagged with its VM.
+          expect((yield* Metric.value(QmpMetrics.pingLatency.pipe(Metric.tagged("vm", "other")))).count).toBe(1)
           // It answers again: the VM recovers.
           yield* silent.release
           // The server sees the dropped connection once it reads again.
@@ -314,6 +315,12 @@ describe("QmpFleet (QmpTestServer)", () => {
         expect(yield* Metric.value(QmpMetrics.vmConnected.pipe(Metric.tagged("vm", "vm2")))).toMatchObject({
           value: 1
         })
+        // A connection's own metrics carry the VM beside the address.
+        const received = QmpMetrics.eventsReceived.pipe(
+          Metric.tagged("address", QmpAddress.format(servers[2].address)),
+          Metric.tagged("vm", "vm2")
+        )
+        expect((yield* Metric.value(received)).count).toBe(6)
       }))
   })
 
