@@ -44,12 +44,32 @@ export const logUnknownEnumValues = (qemu: string): Effect.Effect<void> => {
     ).pipe(Effect.annotateLogs({ enum: enumName, value })), { discard: true })
 }
 
+/** A decoder of returns: a command's reply, checked by its module's Schema. */
+type ReturnDecoder = (command: string, reply: unknown) => Effect.Effect<unknown, QmpProtocolError>
+
+/**
+ * The decoders made so far, by the function that loads their module: every client typed by the
+ * default module shares one (its guards are compiled once, not once per connection: a fleet holds a
+ * thousand).
+ */
+const decoders = new WeakMap<() => Promise<Generated<any, any>>, ReturnDecoder>()
+
 /**
  * Decodes the returns of a module's commands: a command the module lacks gives its reply as it is.
+ * One decoder per `load` function.
  *
  * @internal
  */
-export const makeReturnDecoder = (load: () => Promise<Generated<any, any>>) => {
+export const makeReturnDecoder = (load: () => Promise<Generated<any, any>>): ReturnDecoder => {
+  let decoder = decoders.get(load)
+  if (decoder === undefined) {
+    decoder = newReturnDecoder(load)
+    decoders.set(load, decoder)
+  }
+  return decoder
+}
+
+const newReturnDecoder = (load: () => Promise<Generated<any, any>>): ReturnDecoder => {
   let module: Generated<any, any> | undefined
   let schemas: Schemas | undefined
   const guards = new Map<string, (u: unknown) => boolean>()
