@@ -422,6 +422,20 @@ export const make = (
   address: QmpAddress,
   options: Options = {}
 ): Effect.Effect<Service, QmpConnectError | QmpNegotiationError, Scope.Scope | QmpEvents.QmpEvents> =>
+  makeWith(address, options, undefined)
+
+/**
+ * `make`, with `onEnd` run once the connection, once established, has ended (after its pending
+ * calls were settled, and its listeners ended if it ends them), in the fiber that ended it. A fleet
+ * reconnects so, without a fiber of its own waiting on each connection's `closed`.
+ *
+ * @internal
+ */
+export const makeWith = (
+  address: QmpAddress,
+  options: Options,
+  onEnd: ((reason: QmpDisconnected) => Effect.Effect<void>) | undefined
+): Effect.Effect<Service, QmpConnectError | QmpNegotiationError, Scope.Scope | QmpEvents.QmpEvents> =>
   Effect.gen(function*() {
     const maxMessageBytes = options.maxMessageBytes ?? defaultMaxMessageBytes
     if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes <= 0) {
@@ -451,7 +465,8 @@ export const make = (
         events,
         maxMessageBytes,
         endRegistry: options.endRegistry ?? true,
-        metricTags
+        metricTags,
+        onEnd
       })
       opened = session
       const greeting = yield* session.greeting

@@ -65,6 +65,7 @@ import * as Member from "./internal/fleetMember.js"
 import type { Runstate } from "./internal/vmRunstate.js"
 import { QmpAddress } from "./QmpAddress.js"
 import * as QmpClient from "./QmpClient.js"
+import type { QmpDisconnected } from "./QmpError.js"
 import { QmpResolveError } from "./QmpError.js"
 import * as QmpEvents from "./QmpEvents.js"
 
@@ -321,11 +322,15 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<Service, nev
         )
       )
 
-    const connect = (vm: string) => (feed: QmpEvents.Service) =>
-      Effect.flatMap(
-        resolve(vm),
-        (address) => QmpClient.make(address, clientOptions(vm)).pipe(Effect.provideService(QmpEvents.QmpEvents, feed))
-      )
+    const connect =
+      (vm: string) => (feed: QmpEvents.Service, onEnd: (reason: QmpDisconnected) => Effect.Effect<void>) =>
+        Effect.flatMap(
+          resolve(vm),
+          (address) =>
+            QmpClient.makeWith(address, clientOptions(vm), onEnd).pipe(
+              Effect.provideService(QmpEvents.QmpEvents, feed)
+            )
+        )
 
     // The generation of each VM's key. A VM that is gone while the map still holds it (its first
     // connection failed, reconnecting gave up, `disconnect`) moves to a new key at once, so that its

@@ -1,20 +1,22 @@
 /**
  * One VM of a fleet: its registry, which outlives its connections; its current connection; the
- * supervisor that reconnects when that connection ends; the liveness ping; and the client that a
- * fleet hands out, which stays the same across reconnects.
+ * reconnection when that connection ends; the liveness ping; and the client that a fleet hands out,
+ * which stays the same across reconnects.
  *
  * - The first connection is one attempt. If it fails, the VM is gone (its registry ended) and the
  *   callers waiting for it get the error; the fleet starts afresh on the next use.
- * - When a connection ends, the VM is in a gap: commands fail at once with the reason, and the
- *   supervisor connects again on the fleet's schedule. Commands pending at the drop failed with it
- *   and are never replayed (their fate is unknown).
+ * - When a connection ends, the VM is in a gap: commands fail at once with the reason, and a fiber
+ *   connects again on the fleet's schedule. Commands pending at the drop failed with it and are never
+ *   replayed (their fate is unknown). The connection says that it has ended (`QmpClient.makeWith`'s
+ *   `onEnd`) rather than a fiber per VM waiting for it: a fleet holds a thousand idle VMs, and a
+ *   fiber costs some 7 KB of them.
  * - When a connection is restored, a gap event goes to the registry before the first event of the
  *   new connection: the registry is fed through `feed`, which puts a pending gap first.
  * - When the schedule gives up, or the client is told to `disconnect`, or the fleet lets go of the
  *   VM (the last user released it and its idle time passed), the VM is gone: listeners end.
  *
- * Plain mutable state (`current`, `pendingGap`, ...) is written by the supervisor fiber and read in
- * synchronous steps by callers, as the connection's own state is.
+ * Plain mutable state (`current`, `pendingGap`, ...) is written by the member's fibers (the first
+ * connection's, a gap's) and read in synchronous steps by callers, as the connection's own state is.
  *
  * @internal
  */
@@ -25,6 +27,8 @@ import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberRef from "effect/FiberRef"
+import * as HashMap from "effect/HashMap"
 import * as Metric from "effect/Metric"
 import * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
@@ -61,8 +65,14 @@ export interface Ping {
 /** @internal */
 export interface MemberOptions {
   readonly vm: string
-  /** Resolves the VM's address and connects, feeding `feed`, in the current scope. */
-  readonly connect: (feed: QmpEvents.Service) => Effect.Effect<QmpClient.Service, ConnectError, Scope.Scope>
+  /**
+   * Resolves the VM's address and connects, feeding `feed`, in the current scope; `onEnd` runs when
+   * that connection, once established, has ended.
+   */
+  readonly connect: (
+    feed: QmpEvents.Service,
+    onEnd: (reason: QmpDisconnected) => Effect.Effect<void>
+  ) => Effect.Effect<QmpClient.Service, ConnectError, Scope.Scope>
   /** When to try again after a failed reconnect attempt (its input: the attempt's error). */
   readonly reconnect: Schedule.Schedule<unknown, ConnectError>
   readonly ping: Ping | undefined
@@ -125,6 +135,7 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
     // Connections live in a scope of their own, so that letting go of the VM stops the supervisor
     // before any connection closes (a connection that ends would otherwise be reconnected).
     const connections = yield* Scope.make()
+    const memberScope = yield* Effect.scope
 
     /** The connection commands go to: none during a gap. */
     let current: QmpClient.Service | undefined
@@ -166,11 +177,13 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
 
     const attempt: Effect.Effect<Connection, ConnectError> = Effect.gen(function*() {
       const scope = yield* Scope.fork(connections, ExecutionStrategy.sequential)
-      const client = yield* options.connect(feed).pipe(
+      // Each connection says when it has ended; only the installed one is reconnected.
+      const connection: { client: QmpClient.Service; scope: Scope.CloseableScope } = { client: undefined!, scope }
+      connection.client = yield* options.connect(feed, (reason) => lost(connection, reason)).pipe(
         Scope.extend(scope),
         Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
       )
-      return { client, scope }
+      return connection
     })
 
     /** The VM is gone: no more connections; listeners yield what they hold, then fail with `reason`. */
@@ -218,61 +231,89 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
         }
       })
 
+    /** The connection in use (none during a gap), and the fiber that reconnects (during a gap). */
+    let installed: Connection | undefined
+    let reconnecting: Fiber.RuntimeFiber<void> | undefined
+    /** Set when the VM is let go of: a connection that ends then is not reconnected. */
+    let stopping = false
+
     const install = (connection: Connection): Effect.Effect<void> =>
       Effect.gen(function*() {
+        installed = connection
         current = connection.client
         latest = connection.client
         unavailable = undefined
         yield* set(Runstate.Connected({ since: clock.unsafeCurrentTimeMillis() }))
         yield* Metric.set(metrics.connected, 1)
         if (options.ping !== undefined) yield* Effect.forkIn(ping(connection.client, options.ping), connection.scope)
+        // A connection that ended between its negotiation and now said so to nobody: say it now.
+        const state = yield* connection.client.runstate.get
+        if (state._tag !== "Running") yield* lost(connection, state.reason)
       })
 
-    /** Watches each connection until it ends, then reconnects, until the VM is gone. */
-    const supervise = (established: Connection): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        let connection = established
-        for (;;) {
-          const reason = yield* connection.client.closed
-          yield* Scope.close(connection.scope, Exit.void)
-          current = undefined
-          unavailable = reason
-          const gap: PendingGap = { lost: clock.unsafeCurrentTimeMillis(), reason, failures: 0 }
-          pendingGap = gap
-          yield* set(Runstate.Reconnecting({ lost: gap.lost, reason, attempts: 0 }))
-          yield* Metric.set(metrics.connected, 0)
-          yield* Effect.logWarning("QMP connection lost: reconnecting").pipe(
-            Effect.annotateLogs("reason", reason.message)
-          )
-          const next = yield* attempt.pipe(
-            Effect.tapError((error) =>
-              Effect.suspend(() => {
-                gap.failures++
-                // An attempt that failed after its first events announced the gap: announce a new one.
-                if (pendingGap === undefined) pendingGap = gap
-                return set(Runstate.Reconnecting({ lost: gap.lost, reason, attempts: gap.failures })).pipe(
-                  Effect.zipRight(Effect.logDebug(`Reconnect attempt ${gap.failures} failed: ${error.message}`))
-                )
-              })
-            ),
-            Effect.retry(options.reconnect),
-            Effect.either
-          )
-          if (next._tag === "Left") {
-            const why = gaveUp(reason, gap.failures, next.left)
-            yield* Effect.logWarning("Gave up reconnecting: the VM is gone").pipe(
-              Effect.annotateLogs("reason", why.message)
-            )
-            if (yield* end(why)) yield* options.onGone
-            return
-          }
-          connection = next.right
-          yield* install(connection)
-          yield* announceGap
-          yield* Metric.increment(metrics.reconnects)
-          yield* Effect.logInfo("QMP connection restored").pipe(Effect.annotateLogs("attempts", gap.failures + 1))
-        }
+    /**
+     * A connection has ended. If it is the one in use, and the VM is still held, a fiber of the
+     * member's scope reconnects, for this gap only: between gaps, no fiber waits on the connection.
+     */
+    function lost(connection: Connection, reason: QmpDisconnected): Effect.Effect<void> {
+      return Effect.suspend(() => {
+        if (stopping || gone || installed !== connection) return Effect.void
+        installed = undefined
+        current = undefined
+        unavailable = reason
+        return Effect.forkIn(reconnect(connection, reason), memberScope).pipe(
+          Effect.tap((fiber) =>
+            Effect.sync(() => {
+              reconnecting = fiber
+            })
+          ),
+          Effect.asVoid
+        )
       })
+    }
+
+    /** Closes the lost connection, and connects again on the schedule; or, when it gives up, the VM is gone. */
+    const reconnect = (connection: Connection, reason: QmpDisconnected): Effect.Effect<void> =>
+      Effect.gen(function*() {
+        yield* Scope.close(connection.scope, Exit.void)
+        const gap: PendingGap = { lost: clock.unsafeCurrentTimeMillis(), reason, failures: 0 }
+        pendingGap = gap
+        yield* set(Runstate.Reconnecting({ lost: gap.lost, reason, attempts: 0 }))
+        yield* Metric.set(metrics.connected, 0)
+        yield* Effect.logWarning("QMP connection lost: reconnecting").pipe(
+          Effect.annotateLogs("reason", reason.message)
+        )
+        const next = yield* attempt.pipe(
+          Effect.tapError((error) =>
+            Effect.suspend(() => {
+              gap.failures++
+              // An attempt that failed after its first events announced the gap: announce a new one.
+              if (pendingGap === undefined) pendingGap = gap
+              return set(Runstate.Reconnecting({ lost: gap.lost, reason, attempts: gap.failures })).pipe(
+                Effect.zipRight(Effect.logDebug(`Reconnect attempt ${gap.failures} failed: ${error.message}`))
+              )
+            })
+          ),
+          Effect.retry(options.reconnect),
+          Effect.either
+        )
+        reconnecting = undefined
+        if (next._tag === "Left") {
+          const why = gaveUp(reason, gap.failures, next.left)
+          yield* Effect.logWarning("Gave up reconnecting: the VM is gone").pipe(
+            Effect.annotateLogs("reason", why.message)
+          )
+          if (yield* end(why)) yield* options.onGone
+          return
+        }
+        yield* install(next.right)
+        yield* announceGap
+        yield* Metric.increment(metrics.reconnects)
+        yield* Effect.logInfo("QMP connection restored").pipe(Effect.annotateLogs("attempts", gap.failures + 1))
+      }).pipe(
+        // Forked from the connection's own fiber: its log annotations (address, fiber) are not ours.
+        Effect.locally(FiberRef.currentLogAnnotations, HashMap.make(["module", "QmpFleet"], ["vm", vm]))
+      )
 
     /** Commands go to the current connection when they run, or fail at once during a gap. */
     const untyped = (pick: (client: QmpClient.Service) => QmpClient.Service["executeUnknown"]) =>
@@ -315,7 +356,8 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
       loadDefaultModule
     ) as QmpClient.Service
 
-    const supervisor = yield* attempt.pipe(
+    // The first connection, in a fiber of its own that ends once it is made (or could not be).
+    let connecting: Fiber.RuntimeFiber<unknown> | undefined = yield* attempt.pipe(
       Effect.matchCauseEffect({
         onFailure: (cause) =>
           Effect.gen(function*() {
@@ -326,12 +368,12 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
               yield* options.onGone
             }
           }),
-        onSuccess: (connection) =>
-          Effect.zipRight(
-            Effect.zipRight(install(connection), Deferred.succeed(first, client)),
-            supervise(connection)
-          )
+        onSuccess: (connection) => Effect.zipRight(install(connection), Deferred.succeed(first, client))
       }),
+      // Not kept once done: a finished fiber still holds its state.
+      Effect.ensuring(Effect.sync(() => {
+        connecting = undefined
+      })),
       Effect.annotateLogs({ module: "QmpFleet", vm }),
       Effect.forkScoped
     )
@@ -339,7 +381,9 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
     /** Ends the VM for good, its current connection first (its pending commands fail with `reason`). */
     const stop = (reason: QmpDisconnected): Effect.Effect<boolean> =>
       Effect.gen(function*() {
-        yield* Fiber.interrupt(supervisor)
+        stopping = true
+        if (connecting !== undefined) yield* Fiber.interrupt(connecting)
+        if (reconnecting !== undefined) yield* Fiber.interrupt(reconnecting)
         if (current !== undefined) yield* QmpClient.abort(current, reason)
         yield* Scope.close(connections, Exit.void)
         return yield* end(reason)

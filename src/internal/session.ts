@@ -106,6 +106,8 @@ export interface Options {
   readonly endRegistry?: boolean | undefined
   /** Tags added to the connection's metrics, after its `address`. */
   readonly metricTags?: ReadonlyArray<MetricLabel.MetricLabel> | undefined
+  /** Runs once an established session has ended, last, in the fiber that ended it. */
+  readonly onEnd?: ((reason: QmpDisconnected) => Effect.Effect<void>) | undefined
 }
 
 /** The guest agent's resynchronisation command, and the byte written before it. */
@@ -242,7 +244,8 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
               events.end(reason) :
               Effect.void
           ),
-          Effect.zipRight(state.disconnected)
+          Effect.zipRight(state.disconnected),
+          Effect.zipRight(left._tag === "Running" && options.onEnd !== undefined ? options.onEnd(reason) : Effect.void)
         )
       })
 
