@@ -107,6 +107,7 @@ const expectedOutput: Record<string, ReadonlyArray<RegExp>> = {
   ],
   "Typed commands and events": [/^true running\ncreated\n$/],
   "The guest agent": [/^\{\}\n\d+\.\d+\.\d+\n$/],
+  "Many VMs: `QmpFleet`": [/^STOP RESUME\nConnected\n$/],
   "Test without QEMU": [/^\{ pong: true \}\n\{ echo: 'hi' \}\n$/]
 }
 
@@ -295,7 +296,7 @@ describe("an app installing effect-qmp as the README says", () => {
     const expected = expectedOutput[example.section]?.[
       examples.slice(0, i).filter((e) => e.section === example.section).length
     ]
-    const needsQemu = /QmpClient\.layer\(|QemuProcess\.layer\(/.test(example.code)
+    const needsQemu = /QmpClient\.layer\(|QemuProcess\.layer\(|QmpFleet\.layer\(/.test(example.code)
     const needsAgent = /GuestAgent\.layer\(/.test(example.code)
     const test = needsQemu ? itQemu : needsAgent ? itAgent : it
     test(`runs the README's example ${i + 1} (${example.section})`, () => {
