@@ -6,7 +6,7 @@
  * accepts it. A default listener, `events`, hears everything. Listeners are registered for a scope
  * (`listen`, `listener`), or by hand (`register`, `remove`), or consumed as a `Stream` (`subscribe`).
  *
- * Dispatch runs in one fiber forked in the layer's scope. Publishing and the changes to the registry
+ * Dispatch runs in one fiber of the layer's scope, started by the first request. Publishing and the changes to the registry
  * (`register`, `remove`, `end`) pass through it in order, so that a listener hears nothing after its
  * `remove` returned, and a batch published before a `register` returned is never half-delivered.
  *
@@ -20,6 +20,7 @@ import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
+import * as Runtime from "effect/Runtime"
 import type * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { EventFilter } from "./EventFilter.js"
@@ -217,7 +218,7 @@ export interface RegistryOptions {
 }
 
 /**
- * Creates a registry whose dispatch fiber lives in the current scope.
+ * Creates a registry whose dispatch fiber lives in the current scope (from the first request on).
  *
  * @since 0.1.0
  * @category constructors
@@ -244,14 +245,18 @@ export const makeRegistry = (options: RegistryOptions): Effect.Effect<Registry, 
     const tap = options.tap
     // Set once the dispatch fiber is gone: requests are then carried out by their caller.
     let closed = false
-    const dispatcher = yield* Dispatch.run(registry, inbox, tap).pipe(
-      Effect.annotateLogs({ module: "QmpEvents", fiber: "dispatch" }),
-      Effect.forkScoped
+    // The dispatch fiber starts with the first request, with the services and fiber refs of the
+    // registry's maker (as if forked here): a registry that is never used, as most of a fleet's idle
+    // VMs' are, holds no fiber.
+    const fork = Runtime.runFork(yield* Effect.runtime<never>())
+    const loop = Dispatch.run(registry, inbox, tap).pipe(
+      Effect.annotateLogs({ module: "QmpEvents", fiber: "dispatch" })
     )
+    let dispatcher: Fiber.RuntimeFiber<never> | undefined
     // When the registry's scope closes, listeners still held elsewhere must not wait forever: stop
     // the dispatch fiber, carry out what it left in the inbox, and end every listener.
     yield* Effect.addFinalizer(() =>
-      Fiber.interrupt(dispatcher).pipe(
+      Effect.suspend(() => dispatcher === undefined ? Effect.void : Fiber.interrupt(dispatcher)).pipe(
         Effect.zipRight(Effect.sync(() => {
           closed = true
           return inbox.takeAll()
@@ -272,6 +277,7 @@ export const makeRegistry = (options: RegistryOptions): Effect.Effect<Registry, 
           const req = request(resume)
           if (req === undefined) return resume(Exit.void)
           inbox.offer(req)
+          if (dispatcher === undefined) dispatcher = fork(loop)
           return
         }
         let result: Exit.Exit<void, E> = Exit.void
