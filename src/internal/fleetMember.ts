@@ -126,7 +126,6 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
   Effect.gen(function*() {
     const { vm } = options
     const clock = yield* Effect.clock
-    const metrics = InternalMetrics.vmMetrics(vm)
     const registry = yield* QmpEvents.makeRegistry({ defaultListener: options.defaultListener, tap: options.tap })
     const state = yield* SubscriptionRef.make<Runstate>(Runstate.Connecting())
     const first = yield* Deferred.make<QmpClient.Service, ConnectError>()
@@ -195,7 +194,7 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
         unavailable = reason
         pendingGap = undefined
         return set(Runstate.Gone({ reason })).pipe(
-          Effect.zipRight(Metric.set(metrics.connected, 0)),
+          Effect.zipRight(Metric.set(InternalMetrics.vmMetric(InternalMetrics.vmConnectedKey, vm), 0)),
           Effect.zipRight(registry.service.end(reason)),
           Effect.zipRight(Deferred.succeed(goneReason, reason)),
           Effect.as(true)
@@ -217,13 +216,16 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
           if (
             result._tag === "Right" || result.left._tag === "QmpExecuteError" || result.left._tag === "QmpProtocolError"
           ) {
-            yield* Metric.update(metrics.pingLatency, Number(clock.unsafeCurrentTimeNanos() - start) / 1e6)
+            yield* Metric.update(
+              InternalMetrics.vmMetric(InternalMetrics.pingLatencyKey, vm),
+              Number(clock.unsafeCurrentTimeNanos() - start) / 1e6
+            )
             continue
           }
           if (result.left._tag !== "QmpTimeoutError") return
           const after = Duration.format(timeout)
           yield* Effect.logWarning(`QEMU did not answer a ping within ${after}: closing its connection to reconnect`)
-          yield* Metric.increment(metrics.unresponsive)
+          yield* Metric.increment(InternalMetrics.vmMetric(InternalMetrics.vmUnresponsiveKey, vm))
           return yield* QmpClient.abort(
             client,
             new QmpDisconnected({ reason: "Unresponsive", detail: `no answer to a ping within ${after}` })
@@ -244,7 +246,7 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
         latest = connection.client
         unavailable = undefined
         yield* set(Runstate.Connected({ since: clock.unsafeCurrentTimeMillis() }))
-        yield* Metric.set(metrics.connected, 1)
+        yield* Metric.set(InternalMetrics.vmMetric(InternalMetrics.vmConnectedKey, vm), 1)
         if (options.ping !== undefined) yield* Effect.forkIn(ping(connection.client, options.ping), connection.scope)
         // A connection that ended between its negotiation and now said so to nobody: say it now.
         const state = yield* connection.client.runstate.get
@@ -279,7 +281,7 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
         const gap: PendingGap = { lost: clock.unsafeCurrentTimeMillis(), reason, failures: 0 }
         pendingGap = gap
         yield* set(Runstate.Reconnecting({ lost: gap.lost, reason, attempts: 0 }))
-        yield* Metric.set(metrics.connected, 0)
+        yield* Metric.set(InternalMetrics.vmMetric(InternalMetrics.vmConnectedKey, vm), 0)
         yield* Effect.logWarning("QMP connection lost: reconnecting").pipe(
           Effect.annotateLogs("reason", reason.message)
         )
@@ -308,7 +310,7 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
         }
         yield* install(next.right)
         yield* announceGap
-        yield* Metric.increment(metrics.reconnects)
+        yield* Metric.increment(InternalMetrics.vmMetric(InternalMetrics.vmReconnectsKey, vm))
         yield* Effect.logInfo("QMP connection restored").pipe(Effect.annotateLogs("attempts", gap.failures + 1))
       }).pipe(
         // Forked from the connection's own fiber: its log annotations (address, fiber) are not ours.

@@ -11,7 +11,9 @@
  */
 import * as Metric from "effect/Metric"
 import * as MetricBoundaries from "effect/MetricBoundaries"
+import type * as MetricHook from "effect/MetricHook"
 import * as MetricKey from "effect/MetricKey"
+import type * as MetricKeyType from "effect/MetricKeyType"
 import * as MetricLabel from "effect/MetricLabel"
 
 /** @internal */
@@ -52,8 +54,9 @@ export const eventsDroppedBy = (listener: string): Metric.Metric.Counter<number>
 /** `qmp_commands_pending` tagged with a connection's address, and `more` tags. @internal */
 export const commandsPendingAt = (
   address: string,
-  more?: ReadonlyArray<MetricLabel.MetricLabel>
-): Metric.Metric.Counter<number> => tagged(commandsPendingKey, "address", address, more)
+  more: ReadonlyArray<MetricLabel.MetricLabel> = []
+): UntaggedCounter =>
+  new UntaggedCounter(MetricKey.taggedWithLabels(commandsPendingKey, [MetricLabel.make("address", address), ...more]))
 
 /** @internal */
 export const unknownEnumValuesKey = MetricKey.counter("qmp_unknown_enum_values", {
@@ -95,13 +98,32 @@ export const pingLatencyKey = MetricKey.histogram(
   "The round trip of a fleet's liveness pings, in milliseconds"
 )
 
-/** The metrics of one VM of a fleet, tagged with its id, made once. @internal */
-export const vmMetrics = (vm: string) => {
-  const tag = [MetricLabel.make("vm", vm)]
-  return {
-    connected: Metric.fromMetricKey(MetricKey.taggedWithLabels(vmConnectedKey, tag)),
-    reconnects: Metric.fromMetricKey(MetricKey.taggedWithLabels(vmReconnectsKey, tag)),
-    unresponsive: Metric.fromMetricKey(MetricKey.taggedWithLabels(vmUnresponsiveKey, tag)),
-    pingLatency: Metric.fromMetricKey(MetricKey.taggedWithLabels(pingLatencyKey, tag))
+/**
+ * A metric of one VM of a fleet, tagged with its id, made anew for each update: they are rare (a
+ * connection made or lost, a ping), and a `Metric` kept per VM is some 700 bytes of closures that a
+ * fleet of idle VMs would hold a thousand times over.
+ *
+ * @internal
+ */
+export const vmMetric = <Type extends MetricKeyType.MetricKeyType<any, any>>(
+  key: MetricKey.MetricKey<Type>,
+  vm: string
+) => Metric.fromMetricKey(MetricKey.taggedWithLabels(key, [MetricLabel.make("vm", vm)]))
+
+/**
+ * A counter updated as `Metric.unsafeUpdate(amount, [])` does (without the fiber's metric labels),
+ * without a `Metric`: its state is looked up in the global registry on the first update and kept.
+ * A connection holds one for `qmp_commands_pending` (a `Metric` would be some 700 bytes of closures
+ * per connection).
+ *
+ * @internal
+ */
+export class UntaggedCounter {
+  private hook: MetricHook.MetricHook.Counter<number> | undefined = undefined
+
+  constructor(private readonly key: MetricKey.MetricKey.Counter<number>) {}
+
+  update(amount: number): void {
+    ;(this.hook ??= Metric.globalMetricRegistry.get(this.key)).update(amount)
   }
 }

@@ -181,7 +181,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
     const commandsPending = InternalMetrics.commandsPendingAt(label, options.metricTags)
     const calls = new Calls((call) => {
       if (call.deadline !== undefined) deadlines.remove(call.deadline)
-      commandsPending.unsafeUpdate(-1, [])
+      commandsPending.update(-1)
     })
     const greeting = Deferred.unsafeMake<QmpMessage.Greeting, QmpConnectError | QmpNegotiationError>(FiberId.none)
 
@@ -194,7 +194,8 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
     // The wire tap: on when debug logs are, decided once for the session, so that the socket callback
     // pays one boolean check per chunk when it is off.
     const tapWire = LogLevel.lessThanEqual(yield* FiberRef.get(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
-    const received = InternalMetrics.eventsReceivedAt(label, options.metricTags)
+    // Made with the first events: an idle connection (most of a fleet's) holds no `Metric` for them.
+    let received: Metric.Metric.Counter<number> | undefined
 
     const reader = new Reader({
       maxMessageBytes: options.maxMessageBytes,
@@ -437,7 +438,13 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
           if (state.awaitingGreeting || events === undefined) {
             yield* dropBeforeGreeting(published)
           } else {
-            yield* Effect.zipRight(Metric.incrementBy(received, published.length), events.publishAll(published))
+            yield* Effect.zipRight(
+              Metric.incrementBy(
+                received ??= InternalMetrics.eventsReceivedAt(label, options.metricTags),
+                published.length
+              ),
+              events.publishAll(published)
+            )
           }
         }
         const items = itemsOf(batches)
@@ -490,7 +497,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
       const ended = state.ended
       if (ended !== undefined) return resume(Exit.fail(ended))
       const call = calls.open(id, command, resume)
-      commandsPending.unsafeUpdate(1, [])
+      commandsPending.update(1)
       if (timeout !== undefined && Duration.isFinite(timeout)) call.deadline = deadlines.add(timeout, call)
       if (kind === "sync") {
         // From here on, everything up to the agent's 0xFF is stale; the 0xFF we send ends whatever
