@@ -297,26 +297,79 @@ export const makeWith = (
     })
   })
 
-const fromState = (state: internal.ListenerState): EventListener<any> => {
-  const { filter, names } = state
-  const listener: EventListener<any> & { readonly [internal.StateId]: internal.ListenerState } = {
-    [TypeId]: TypeId,
-    [internal.StateId]: state,
-    names,
-    filter,
-    accept: (event) =>
+const fromState = (state: internal.ListenerState): EventListener<any> => new Listener(state)
+
+/**
+ * A listener: its state, and the values of its interface, each made on its first use and kept. A
+ * listener that is never read (a fleet's idle VMs' default listeners, a thousand of them) builds
+ * none of them: made ahead, its `take`, `poll` and `stream` alone cost some KiB per listener.
+ */
+class Listener implements EventListener<any> {
+  readonly [TypeId]: TypeId = TypeId
+  readonly [internal.StateId]: internal.ListenerState
+  readonly names: ReadonlySet<string>
+  readonly filter: EventFilter | undefined
+  private made: {
+    accept?: (event: QmpEvent) => boolean
+    take?: Effect.Effect<QmpEvent, ListenerClosed>
+    poll?: Effect.Effect<Option.Option<QmpEvent>, ListenerClosed>
+    isEmpty?: Effect.Effect<boolean>
+    clear?: Effect.Effect<ReadonlyArray<QmpEvent>>
+    history?: Effect.Effect<ReadonlyArray<QmpEvent>>
+    stream?: Stream.Stream<QmpEvent, ListenerClosed>
+    dropped?: Effect.Effect<number>
+  } | undefined = undefined
+
+  constructor(state: internal.ListenerState) {
+    this[internal.StateId] = state
+    this.names = state.names
+    this.filter = state.filter
+  }
+
+  private get cache() {
+    return this.made ??= {}
+  }
+
+  get accept(): (event: QmpEvent) => boolean {
+    const state = this[internal.StateId]
+    const { filter, names } = state
+    return this.cache.accept ??= (event) =>
       (names.size === 0 || names.has(event.event)) &&
       (state.validator === undefined || state.validator.validate(event)) &&
-      (filter === undefined || filter(event)),
-    take: internal.take(state),
-    poll: internal.poll(state),
-    isEmpty: Effect.sync(() => state.queue.pending === 0),
-    clear: Effect.sync(() => state.queue.drain()),
-    history: Effect.sync(() => internal.history(state)),
-    stream: internal.stream(state),
-    dropped: Effect.sync(() => state.dropped)
+      (filter === undefined || filter(event))
   }
-  return listener
+
+  get take(): Effect.Effect<QmpEvent, ListenerClosed> {
+    return this.cache.take ??= internal.take(this[internal.StateId])
+  }
+
+  get poll(): Effect.Effect<Option.Option<QmpEvent>, ListenerClosed> {
+    return this.cache.poll ??= internal.poll(this[internal.StateId])
+  }
+
+  get isEmpty(): Effect.Effect<boolean> {
+    const state = this[internal.StateId]
+    return this.cache.isEmpty ??= Effect.sync(() => state.queue.pending === 0)
+  }
+
+  get clear(): Effect.Effect<ReadonlyArray<QmpEvent>> {
+    const state = this[internal.StateId]
+    return this.cache.clear ??= Effect.sync(() => state.queue.drain())
+  }
+
+  get history(): Effect.Effect<ReadonlyArray<QmpEvent>> {
+    const state = this[internal.StateId]
+    return this.cache.history ??= Effect.sync(() => internal.history(state))
+  }
+
+  get stream(): Stream.Stream<QmpEvent, ListenerClosed> {
+    return this.cache.stream ??= internal.stream(this[internal.StateId])
+  }
+
+  get dropped(): Effect.Effect<number> {
+    const state = this[internal.StateId]
+    return this.cache.dropped ??= Effect.sync(() => state.dropped)
+  }
 }
 
 /**

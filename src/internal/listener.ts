@@ -207,7 +207,7 @@ export class ListenerQueue extends Effectable.Class<Entry> implements Queue.Dequ
   }
 
   /** The head, removed, if it is an event that no woken take counts on; else throws `notReady`. */
-  readonly pollEvent = (): QmpEvent => {
+  pollEvent(): QmpEvent {
     if (this.shutdownFlag || this.pending - this.promised < 1) throw notReady
     return this.pollUpTo(1)[0] as QmpEvent
   }
@@ -260,18 +260,18 @@ export class ListenerQueue extends Effectable.Class<Entry> implements Queue.Dequ
 
   // ---- Queue.Dequeue<Entry> -----------------------------------------------------------------------
 
-  /** One entry, waiting for it. */
-  private readonly takeOne: Effect.Effect<Entry> = this.fastOrSlow(
-    () => this.pollEntries(1, 1)[0],
-    Effect.map(this.waitFor(1, 1), (entries) => entries[0])
-  )
+  /** One entry, waiting for it: made on first use (most queues are only ever read by their listener). */
+  private takeOne: Effect.Effect<Entry> | undefined = undefined
 
   commit(): Effect.Effect<Entry> {
-    return this.takeOne
+    return this.take
   }
 
   get take(): Effect.Effect<Entry> {
-    return this.takeOne
+    return this.takeOne ??= this.fastOrSlow(
+      () => this.pollEntries(1, 1)[0],
+      Effect.map(this.waitFor(1, 1), (entries) => entries[0])
+    )
   }
 
   get takeAll(): Effect.Effect<Chunk.Chunk<Entry>> {
@@ -450,7 +450,7 @@ const unwrap = (entry: Entry): Exit.Exit<QmpEvent, ListenerClosed> =>
 /** @internal */
 export const take = (state: ListenerState): Effect.Effect<QmpEvent, ListenerClosed> =>
   state.queue.fastOrSlow(
-    state.queue.pollEvent,
+    () => state.queue.pollEvent(),
     Effect.flatMap(state.queue.takeEntries(1, 1), (entries) => unwrap(entries[0]))
   )
 
