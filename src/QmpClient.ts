@@ -539,7 +539,13 @@ export const makeWith = (
       executeOobUnknown: run("exec-oob"),
       disconnect: session.disconnect,
       closed: session.state.closed,
-      runstate: { get: session.state.get, changes: session.state.changes }
+      runstate: {
+        get: session.state.get,
+        // Made when asked for: most clients never watch their runstate, and a stream costs its makers.
+        get changes() {
+          return session.state.changes
+        }
+      }
     }
     const client = QmpClient.of(retype(untyped as Service<any>, loadDefaultModule) as Service)
     aborts.set(client, session.abort)

@@ -332,7 +332,10 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
 
     const clientRunstate = {
       get: Effect.map(SubscriptionRef.get(state), toClientRunstate),
-      changes: state.changes.pipe(Stream.map(toClientRunstate), Stream.changes)
+      // Made when asked for, as the connection's (most handles are never watched).
+      get changes() {
+        return state.changes.pipe(Stream.map(toClientRunstate), Stream.changes)
+      }
     }
 
     const closed: Effect.Effect<QmpDisconnected> = Deferred.await(goneReason)
@@ -399,6 +402,11 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
     return {
       ready: Deferred.await(first),
       events: registry.service,
-      runstate: { get: SubscriptionRef.get(state), changes: state.changes }
+      runstate: {
+        get: SubscriptionRef.get(state),
+        get changes() {
+          return state.changes
+        }
+      }
     }
   })
