@@ -34,7 +34,6 @@ import * as Option from "effect/Option"
 import type * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
 import type * as EventListener from "../EventListener.js"
 import * as QmpClient from "../QmpClient.js"
 import type { ExecuteError, QmpConnectError, QmpNegotiationError, QmpResolveError } from "../QmpError.js"
@@ -47,6 +46,7 @@ import { makeGapEvent } from "./gap.js"
 import * as InternalMetrics from "./metrics.js"
 import { retype } from "./typedClient.js"
 import { Runstate, toClientRunstate } from "./vmRunstate.js"
+import { Watched } from "./watched.js"
 
 /**
  * Why a VM could not be connected: where its socket is could not be told, or connecting or
@@ -127,7 +127,7 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
     const { vm } = options
     const clock = yield* Effect.clock
     const registry = yield* QmpEvents.makeRegistry({ defaultListener: options.defaultListener, tap: options.tap })
-    const state = yield* SubscriptionRef.make<Runstate>(Runstate.Connecting())
+    const state = new Watched<Runstate>(Runstate.Connecting())
     const first = yield* Deferred.make<QmpClient.Service, ConnectError>()
     // Why the VM is gone, once it is (a Deferred, not a Stream of the state: cheap to hold per VM).
     const goneReason = yield* Deferred.make<QmpDisconnected>()
@@ -145,7 +145,7 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
     let pendingGap: PendingGap | undefined
     let gone = false
 
-    const set = (next: Runstate) => SubscriptionRef.set(state, next)
+    const set = (next: Runstate) => state.set(next)
 
     /** The pending gap's event, taken (once) when it is announced. */
     const takeGap = (): QmpEvent | undefined => {
@@ -331,7 +331,7 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
       )
 
     const clientRunstate = {
-      get: Effect.map(SubscriptionRef.get(state), toClientRunstate),
+      get: Effect.map(state.get, toClientRunstate),
       // Made when asked for, as the connection's (most handles are never watched).
       get changes() {
         return state.changes.pipe(Stream.map(toClientRunstate), Stream.changes)
@@ -403,7 +403,7 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
       ready: Deferred.await(first),
       events: registry.service,
       runstate: {
-        get: SubscriptionRef.get(state),
+        get: state.get,
         get changes() {
           return state.changes
         }

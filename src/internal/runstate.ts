@@ -17,8 +17,8 @@ import * as Deferred from "effect/Deferred"
 import * as Effect from "effect/Effect"
 import * as Option from "effect/Option"
 import * as Stream from "effect/Stream"
-import * as SubscriptionRef from "effect/SubscriptionRef"
 import type { QmpDisconnected } from "../QmpError.js"
+import { Watched } from "./watched.js"
 
 /**
  * The state of a connection, as users see it: running; disconnecting (it has ended, and its pending
@@ -56,17 +56,16 @@ const toRunstate = (phase: Phase): Option.Option<Runstate> =>
 export class ConnectionState {
   private constructor(
     private phase: Phase,
-    private readonly ref: SubscriptionRef.SubscriptionRef<Phase>,
+    private readonly ref: Watched<Phase>,
     // Completed with the reason once disconnected. A fleet waits on `closed` for each of its
     // thousand connections: a Deferred costs one waiter, where a Stream of `changes` costs a
     // subscription and its channel fibers for as long as the connection lasts.
     private readonly done: Deferred.Deferred<QmpDisconnected>
   ) {}
 
-  static readonly make: Effect.Effect<ConnectionState> = Effect.zipWith(
-    SubscriptionRef.make<Phase>(Phase.AwaitingGreeting()),
+  static readonly make: Effect.Effect<ConnectionState> = Effect.map(
     Deferred.make<QmpDisconnected>(),
-    (ref, done) => new ConnectionState(Phase.AwaitingGreeting(), ref, done)
+    (done) => new ConnectionState(Phase.AwaitingGreeting(), new Watched<Phase>(Phase.AwaitingGreeting()), done)
   )
 
   /** The first message will be QEMU's greeting. */
@@ -86,12 +85,12 @@ export class ConnectionState {
 
   /**
    * Changes the state if `next` gives a new one for the current one; `false` if it does not. The
-   * change and its publication happen in one step (`SubscriptionRef.modify`), and so does the update
-   * of the plain field that synchronous readers use.
+   * change and its publication happen in one step (`Watched.modify`, as `SubscriptionRef.modify`),
+   * and so does the update of the plain field that synchronous readers use.
    */
   private transition(next: (phase: Phase) => Phase | undefined): Effect.Effect<boolean> {
     return Effect.suspend(() =>
-      SubscriptionRef.modify(this.ref, (phase) => {
+      this.ref.modify((phase) => {
         const to = next(phase)
         if (to === undefined) return [false, phase]
         this.phase = to
@@ -115,7 +114,7 @@ export class ConnectionState {
    * already (the first reason stays).
    */
   disconnecting(reason: QmpDisconnected): Effect.Effect<Phase | undefined> {
-    return SubscriptionRef.modify(this.ref, (phase) => {
+    return this.ref.modify((phase) => {
       if (phase._tag === "Disconnecting" || phase._tag === "Disconnected") return [undefined, phase]
       this.phase = Phase.Disconnecting({ reason })
       return [phase, this.phase]
