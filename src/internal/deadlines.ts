@@ -20,7 +20,7 @@ import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Fiber from "effect/Fiber"
 import * as Runtime from "effect/Runtime"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 
 /**
  * A deadline in the heap: what expires, and when.
@@ -192,7 +192,9 @@ export const make = <A>(
     const run = Runtime.runFork(runtime)
     let keeper: Fiber.RuntimeFiber<void> | undefined
     let closed = false
-    yield* Effect.addFinalizer(() =>
+    // Not `Effect.addFinalizer`, which would keep the fiber's refs as long as the connection.
+    yield* Scope.addFinalizer(
+      yield* Effect.scope,
       Effect.suspend(() => {
         closed = true
         return keeper === undefined ? Effect.void : Fiber.interrupt(keeper)

@@ -8,7 +8,7 @@
  * @internal
  */
 import * as Effect from "effect/Effect"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Net from "node:net"
 import type { QmpAddress } from "../QmpAddress.js"
 import { QmpConnectError, QmpDisconnected } from "../QmpError.js"
@@ -35,15 +35,15 @@ const reasonOf = (cause: unknown): QmpConnectError["reason"] => {
  * @internal
  */
 export const open = (address: QmpAddress): Effect.Effect<Net.Socket, QmpConnectError, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
+  acquireReleaseSync(
+    () => {
       const socket = "path" in address ?
         Net.createConnection({ path: address.path }) :
         Net.createConnection({ host: address.host, port: address.port, noDelay: true })
       socket.on("error", ignore)
       return socket
-    }),
-    (socket) => Effect.sync(() => socket.destroy())
+    },
+    (socket) => socket.destroy()
   ).pipe(
     Effect.flatMap((socket) =>
       Effect.async<Net.Socket, QmpConnectError>((resume) => {
@@ -68,6 +68,24 @@ export const open = (address: QmpAddress): Effect.Effect<Net.Socket, QmpConnectE
 
 const ignore = (): void => {}
 
+/**
+ * `Effect.acquireRelease` for a synchronous acquire and a release that needs nothing of its fiber:
+ * the release goes to the scope with `Scope.addFinalizer`. `Effect.addFinalizer` would keep the
+ * fiber's refs of the acquire (to run the release with them) for as long as the scope lasts: a
+ * copy of them per connection, of which a fleet holds a thousand.
+ *
+ * @internal
+ */
+export const acquireReleaseSync = <A>(
+  acquire: () => A,
+  release: (a: A) => void
+): Effect.Effect<A, never, Scope.Scope> =>
+  Effect.uninterruptible(Effect.flatMap(Effect.scope, (scope) =>
+    Effect.suspend(() => {
+      const a = acquire()
+      return Effect.as(Scope.addFinalizer(scope, Effect.sync(() => release(a))), a)
+    })))
+
 /** What a connection does with its socket's events. @internal */
 export interface Handlers {
   /** A chunk was read. */
@@ -83,8 +101,8 @@ export interface Handlers {
  * @internal
  */
 export const attach = (socket: Net.Socket, handlers: Handlers): Effect.Effect<void, never, Scope.Scope> =>
-  Effect.acquireRelease(
-    Effect.sync(() => {
+  acquireReleaseSync(
+    () => {
       let ended = false
       const end = (reason: QmpDisconnected) => {
         if (ended) return
@@ -112,8 +130,8 @@ export const attach = (socket: Net.Socket, handlers: Handlers): Effect.Effect<vo
         socket.off("error", onError)
         socket.off("close", onClose)
       }
-    }),
-    (detach) => Effect.sync(detach)
+    },
+    (detach) => detach()
   )
 
 /**
