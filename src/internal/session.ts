@@ -31,14 +31,17 @@ import * as Cause from "effect/Cause"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
+import * as Equal from "effect/Equal"
 import * as Exit from "effect/Exit"
+import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as LogLevel from "effect/LogLevel"
 import * as Metric from "effect/Metric"
 import type * as MetricLabel from "effect/MetricLabel"
+import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import type * as Net from "node:net"
 import type { QmpAddress } from "../QmpAddress.js"
 import { format as formatAddress } from "../QmpAddress.js"
@@ -425,7 +428,7 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
     // The processing fiber: the events of the waiting batches first, in one hand-off, then their
     // other items, in order. Plain functions read the batches, and no Effect captures them, for the
     // reason above.
-    yield* Effect.gen(function*() {
+    const processing = Effect.gen(function*() {
       while (state.ended === undefined) {
         // A ring left over from batches taken already costs one empty round.
         if (waiting.length === 0) yield* doorbell.wait
@@ -459,8 +462,16 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
           terminate(new QmpDisconnected({ reason: "Lost", detail: `internal error: ${Cause.pretty(cause)}` }))
         )
       ),
-      Effect.annotateLogs({ ...annotations, fiber: "process" }),
-      Effect.forkScoped
+      Effect.annotateLogs({ ...annotations, fiber: "process" })
+    )
+    // Run with this fiber's runtime, as `forkScoped` would fork it, but with no parent: a forked
+    // fiber keeps its parent (here the fiber that connects, done once connected) reachable for as
+    // long as it runs itself, a thousand finished fibers for a fleet's thousand connections.
+    const processor = Runtime.runFork(yield* Effect.runtime<never>())(processing)
+    yield* Scope.addFinalizer(
+      yield* Effect.scope,
+      // Not from the fiber itself (it would wait for its own end), as `forkScoped`'s finalizer.
+      Effect.fiberIdWith((id) => Equal.equals(id, processor.id()) ? Effect.void : Fiber.interrupt(processor))
     )
 
     yield* Transport.attach(raw, { onChunk: reader.onChunk, onEnd: (reason) => reader.end(reason) })
