@@ -3,22 +3,8 @@
  */
 import { beforeAll, expect, it } from "@effect/vitest"
 import { Effect } from "effect"
-import * as ChildProcess from "node:child_process"
 import { describeAgent, startAgent } from "../support/agent.js"
 import { buildCli, run } from "../support/cli.js"
-
-/** `qmp ARGS` with `input` on its stdin (a pipe, not a terminal). */
-const withInput = (args: ReadonlyArray<string>, input: string) =>
-  Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
-    const child = ChildProcess.spawn(process.execPath, [buildCli(), ...args], { stdio: ["pipe", "pipe", "pipe"] })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-    child.stdin.end(input)
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
 
 describeAgent("qmp --agent on a real qemu-ga", () => {
   beforeAll(() => void buildCli(), 120_000)
@@ -42,10 +28,9 @@ describeAgent("qmp --agent on a real qemu-ga", () => {
   it.scopedLive("shell --agent reads a script: one JSON line per result", () =>
     Effect.gen(function*() {
       const { path } = yield* startAgent
-      const result = yield* withInput(
-        ["shell", "--agent", "--socket", path],
-        "guest-ping\nguest-sync id=12\nguest-nope\n"
-      )
+      const result = yield* run(["shell", "--agent", "--socket", path], {
+        input: "guest-ping\nguest-sync id=12\nguest-nope\n"
+      })
       expect(result.stdout.split("\n").filter((line) => line !== "").map((line) => JSON.parse(line))).toEqual([
         {},
         12,

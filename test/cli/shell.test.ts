@@ -10,7 +10,7 @@ import { Effect, Schedule } from "effect"
 import * as ChildProcess from "node:child_process"
 import * as Fs from "node:fs"
 import * as Path from "node:path"
-import { buildCli } from "../support/cli.js"
+import { buildCli, run } from "../support/cli.js"
 import { isAlive, tempDir } from "../support/os.js"
 import { describeQemu, sessionWithSecondSocket } from "../support/qemu.js"
 
@@ -22,18 +22,7 @@ const qemu = Effect.gen(function*() {
 
 /** Runs `qmp shell` with `input` on its stdin (a pipe, not a terminal). */
 const script = (socket: string, input: string, ...options: Array<string>) =>
-  Effect.async<{ code: number | null; stdout: string; stderr: string }>((resume) => {
-    const child = ChildProcess.spawn(process.execPath, [buildCli(), "shell", "--socket", socket, ...options], {
-      stdio: ["pipe", "pipe", "pipe"]
-    })
-    let stdout = ""
-    let stderr = ""
-    child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-    child.stderr.setEncoding("utf8").on("data", (chunk: string) => (stderr += chunk))
-    child.on("close", (code) => resume(Effect.succeed({ code, stdout, stderr })))
-    child.stdin.end(input)
-    return Effect.sync(() => child.kill("SIGKILL"))
-  })
+  run(["shell", "--socket", socket, ...options], { input })
 
 const hasTmux = ChildProcess.spawnSync("tmux", ["-V"]).status === 0
 

@@ -97,6 +97,8 @@ export interface RunOptions {
   readonly onStderr?: ((chunk: string) => void) | undefined
   /** Kill the process after this long (default 30 s). */
   readonly timeout?: number | undefined
+  /** Written to its stdin (a pipe, not a terminal), which is then closed; without it, stdin is empty. */
+  readonly input?: string | undefined
 }
 
 /** A running `qmp` process. */
@@ -120,13 +122,14 @@ export const start = (args: ReadonlyArray<string>, options: RunOptions = {}) =>
       delete env.QMP_TCP
       const child = ChildProcess.spawn(process.execPath, [buildCli(), ...args], {
         env: { ...env, ...options.env },
-        stdio: ["ignore", "pipe", "pipe"]
+        stdio: [options.input === undefined ? "ignore" : "pipe", "pipe", "pipe"]
       })
+      if (options.input !== undefined) child.stdin!.end(options.input)
       let stdout = ""
       let stderr = ""
       const stderrWaiters: Array<{ text: string; resume: () => void }> = []
-      child.stdout.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
-      child.stderr.setEncoding("utf8").on("data", (chunk: string) => {
+      child.stdout!.setEncoding("utf8").on("data", (chunk: string) => (stdout += chunk))
+      child.stderr!.setEncoding("utf8").on("data", (chunk: string) => {
         stderr += chunk
         options.onStderr?.(chunk)
         for (const waiter of stderrWaiters.filter((w) => stderr.includes(w.text))) {
