@@ -14,7 +14,6 @@ import type * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as Either from "effect/Either"
 import * as Option from "effect/Option"
-import type { QmpAddress } from "../../QmpAddress.js"
 import { parseTcpAddress } from "../../QmpAddress.js"
 import * as Arguments from "../arguments.js"
 
@@ -115,7 +114,7 @@ export const connection = {
   tcp: text("tcp", "HOST:PORT", "The QMP TCP address of QEMU (-qmp tcp:HOST:PORT,server=on,wait=off).").pipe(
     parsedWith("tcp", parseTcpAddress),
     Options.optional
-  ) as Options.Options<Option.Option<QmpAddress>>,
+  ),
   connectTimeout: duration(
     "connect-timeout",
     "How long to wait for QEMU to accept and greet (default 10s). QEMU serves one client per socket: while " +
