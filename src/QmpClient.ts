@@ -49,7 +49,7 @@ import * as Layer from "effect/Layer"
 import * as MetricLabel from "effect/MetricLabel"
 import * as Scope from "effect/Scope"
 import type * as Stream from "effect/Stream"
-import type * as Tracer from "effect/Tracer"
+import { Connection } from "./internal/connection.js"
 import { loadDefaultModule } from "./internal/defaultModule.js"
 import type { Runstate } from "./internal/runstate.js"
 import * as Session from "./internal/session.js"
@@ -357,10 +357,6 @@ export const defaultCommandTimeout: Duration.Duration = Duration.seconds(60)
  */
 export const defaultMaxMessageBytes = 10 * 1024 * 1024
 
-/** Effect's built-in tracer, which keeps spans for the fiber's own use and exports nothing. */
-let builtin: Tracer.Tracer | undefined
-const builtinTracer = (): Tracer.Tracer => builtin ??= Effect.runSync(Effect.tracer)
-
 /**
  * The `checkSchema` option: the report logged, and connecting failed on breaking differences when
  * asked. `SchemaCheck` (and the generator's model it uses) is loaded only here, off the path of a
@@ -505,55 +501,17 @@ export const makeWith = (
     const { major, micro, minor } = greeting.QMP.version.qemu
     yield* Effect.logDebug(`Connected to QEMU ${major}.${minor}.${micro}${oob ? " (oob enabled)" : ""}`)
 
-    const timeoutOf = (command: string, options: ExecuteOptions | undefined): Duration.Duration =>
-      options?.timeout !== undefined ?
-        Duration.decode(options.timeout) :
-        commandTimeouts.size === 0 ?
-        commandTimeout :
-        commandTimeouts.get(command) ?? commandTimeout
-
-    // One span per command, when a tracer that exports spans is installed: with Effect's built-in
-    // tracer, which exports nothing, a span would cost more than the rest of the call (~10 µs).
-    // No stack trace either: capturing one costs more still.
-    const run = (kind: "execute" | "exec-oob") =>
-    (
-      command: string,
-      args: Readonly<Record<string, unknown>> | undefined,
-      options: ExecuteOptions | undefined
-    ): Effect.Effect<unknown, ExecuteError> => {
-      const call = session.call(kind, command, args, timeoutOf(command, options))
-      return Effect.withFiberRuntime((fiber) =>
-        fiber.currentTracer === builtinTracer() ? call : Effect.withSpan(call, `QmpClient.${kind}`, {
-          attributes: { "qmp.command": command },
-          kind: "client",
-          captureStackTrace: false
-        })
-      )
-    }
-
-    const untyped = {
-      address,
-      greeting,
-      oob,
-      executeUnknown: run("execute"),
-      executeOobUnknown: run("exec-oob"),
-      disconnect: session.disconnect,
-      closed: session.state.closed,
-      runstate: {
-        get: session.state.get,
-        // Made when asked for: most clients never watch their runstate, and a stream costs its makers.
-        get changes() {
-          return session.state.changes
-        }
-      }
-    }
-    const client = QmpClient.of(retype(untyped as Service<any>, loadDefaultModule) as Service)
-    aborts.set(client, session.abort)
-    return client
+    return QmpClient.of(
+      new Connection(
+        address,
+        greeting,
+        oob,
+        session,
+        commandTimeout,
+        commandTimeouts.size === 0 ? undefined : commandTimeouts
+      ) as unknown as Service
+    )
   }).pipe(Effect.annotateLogs({ module: "QmpClient", address: formatAddress(address) }))
-
-/** How `abort` reaches the session behind a client that `make` returned. */
-const aborts = new WeakMap<Service<any>, (reason: QmpDisconnected) => Effect.Effect<void>>()
 
 /**
  * Ends a connection that `make` returned for a reason of the caller's (`disconnect` says
@@ -563,7 +521,7 @@ const aborts = new WeakMap<Service<any>, (reason: QmpDisconnected) => Effect.Eff
  * @internal
  */
 export const abort = (client: Service<any>, reason: QmpDisconnected): Effect.Effect<void> =>
-  Effect.suspend(() => aborts.get(client)?.(reason) ?? Effect.void)
+  Effect.suspend(() => client instanceof Connection ? client.abort(reason) : Effect.void)
 
 /**
  * A connection as a layer, with a fresh `QmpEvents` registry that it feeds: the layer provides both.

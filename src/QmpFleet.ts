@@ -378,7 +378,16 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<Service, nev
     return QmpFleet.of({
       client: (vm) => ready(vm, (_, client) => client),
       events: (vm) => ready(vm, (member) => member.events),
-      runstate: (vm) => Effect.map(acquire(vm), (member) => member.runstate),
+      runstate: (vm) =>
+        Effect.map(acquire(vm), (member) => {
+          const state = member.runstate
+          return {
+            get: state.get,
+            get changes() {
+              return state.changes
+            }
+          }
+        }),
       all: fanIn.stream
     })
   }).pipe(Effect.annotateLogs({ module: "QmpFleet" }))

@@ -111,17 +111,22 @@ export class Deadlines<A> {
     return this.heap.length > 0 ? this.heap[0].at : Number.POSITIVE_INFINITY
   }
 
+  // `rung` and `keeper` are made when used, not with each instance: a fleet's thousand idle
+  // connections would hold a thousand of each, and most never run a command with a deadline.
+
   /** Waits until `add` rings, for a deadline earlier than the current target. */
-  private readonly rung: Effect.Effect<void> = Effect.async<void>((resume) => {
-    if (this.rang) {
-      this.rang = false
-      return resume(Effect.void)
-    }
-    this.wake = () => resume(Effect.void)
-    return Effect.sync(() => {
-      this.wake = undefined
+  private get rung(): Effect.Effect<void> {
+    return Effect.async<void>((resume) => {
+      if (this.rang) {
+        this.rang = false
+        return resume(Effect.void)
+      }
+      this.wake = () => resume(Effect.void)
+      return Effect.sync(() => {
+        this.wake = undefined
+      })
     })
-  })
+  }
 
   /**
    * The keeper: sleeps until the earliest deadline (or until an earlier one is added), expires what
@@ -129,20 +134,22 @@ export class Deadlines<A> {
    * `start`), in which case it waits for the next deadline. It starts by waiting, so that a keeper
    * started inside `add` expires nothing before `add` has returned.
    */
-  readonly keeper: Effect.Effect<void> = Effect.suspend(() => {
-    // The earliest deadline now: one added since the last step included, so its ring can go.
-    this.rang = false
-    this.target = this.heap.length > 0 ? this.heap[0].at : Number.POSITIVE_INFINITY
-    const wait = this.target === Number.POSITIVE_INFINITY ?
-      this.rung :
-      Effect.raceFirst(Clock.sleep(Duration.millis(Math.max(0, this.target - this.now()))), this.rung)
-    return Effect.map(wait, () => {
-      this.target = this.expireDue()
-      if (this.target !== Number.POSITIVE_INFINITY || this.start === undefined) return true
-      this.running = false
-      return false
-    })
-  }).pipe(Effect.repeat({ while: (more) => more }), Effect.asVoid)
+  get keeper(): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      // The earliest deadline now: one added since the last step included, so its ring can go.
+      this.rang = false
+      this.target = this.heap.length > 0 ? this.heap[0].at : Number.POSITIVE_INFINITY
+      const wait = this.target === Number.POSITIVE_INFINITY ?
+        this.rung :
+        Effect.raceFirst(Clock.sleep(Duration.millis(Math.max(0, this.target - this.now()))), this.rung)
+      return Effect.map(wait, () => {
+        this.target = this.expireDue()
+        if (this.target !== Number.POSITIVE_INFINITY || this.start === undefined) return true
+        this.running = false
+        return false
+      })
+    }).pipe(Effect.repeat({ while: (more) => more }), Effect.asVoid)
+  }
 
   private up(index: number): void {
     const heap = this.heap

@@ -21,12 +21,14 @@
  * @internal
  */
 import * as Cause from "effect/Cause"
+import type * as Clock from "effect/Clock"
 import * as Deferred from "effect/Deferred"
 import * as Duration from "effect/Duration"
 import * as Effect from "effect/Effect"
 import * as ExecutionStrategy from "effect/ExecutionStrategy"
 import * as Exit from "effect/Exit"
 import * as Fiber from "effect/Fiber"
+import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as HashMap from "effect/HashMap"
 import * as Metric from "effect/Metric"
@@ -35,16 +37,16 @@ import type * as Schedule from "effect/Schedule"
 import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type * as EventListener from "../EventListener.js"
+import type { QmpAddress } from "../QmpAddress.js"
 import * as QmpClient from "../QmpClient.js"
 import type { ExecuteError, QmpConnectError, QmpNegotiationError, QmpResolveError } from "../QmpError.js"
 import { QmpDisconnected } from "../QmpError.js"
 import * as QmpEvents from "../QmpEvents.js"
-import type { QmpEvent } from "../QmpMessage.js"
-import { loadDefaultModule } from "./defaultModule.js"
+import type { Greeting, QmpEvent } from "../QmpMessage.js"
 import { causeMessage } from "./describe.js"
 import { makeGapEvent } from "./gap.js"
 import * as InternalMetrics from "./metrics.js"
-import { retype } from "./typedClient.js"
+import { TypedClient } from "./typedClient.js"
 import { Runstate, toClientRunstate } from "./vmRunstate.js"
 import { Watched } from "./watched.js"
 
@@ -83,18 +85,6 @@ export interface MemberOptions {
   readonly onGone: Effect.Effect<void>
 }
 
-/** @internal */
-export interface Member {
-  /** The client, once the first connection is made; or why it could not be. */
-  readonly ready: Effect.Effect<QmpClient.Service, ConnectError>
-  /** The registry, which outlives the VM's connections. */
-  readonly events: QmpEvents.Service
-  readonly runstate: {
-    readonly get: Effect.Effect<Runstate>
-    readonly changes: Stream.Stream<Runstate>
-  }
-}
-
 interface Connection {
   readonly client: QmpClient.Service
   readonly scope: Scope.CloseableScope
@@ -124,289 +114,386 @@ const gaveUp = (lost: QmpDisconnected, failures: number, last: ConnectError): Qm
  */
 export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const { vm } = options
-    const clock = yield* Effect.clock
-    const registry = yield* QmpEvents.makeRegistry({ defaultListener: options.defaultListener, tap: options.tap })
-    const state = new Watched<Runstate>(Runstate.Connecting())
-    const first = yield* Deferred.make<QmpClient.Service, ConnectError>()
-    // Why the VM is gone, once it is (a Deferred, not a Stream of the state: cheap to hold per VM).
-    const goneReason = yield* Deferred.make<QmpDisconnected>()
-    // Connections live in a scope of their own, so that letting go of the VM stops the supervisor
-    // before any connection closes (a connection that ends would otherwise be reconnected).
-    const connections = yield* Scope.make()
-    const memberScope = yield* Effect.scope
+    const member = new Member(
+      options,
+      yield* Effect.clock,
+      yield* QmpEvents.makeRegistry({ defaultListener: options.defaultListener, tap: options.tap }),
+      // Connections live in a scope of their own, so that letting go of the VM stops the supervisor
+      // before any connection closes (a connection that ends would otherwise be reconnected).
+      yield* Scope.make(),
+      yield* Effect.scope
+    )
+    yield* member.start
+    // Letting go of the VM (its last user released it and its idle time passed, or the fleet closed).
+    // Not `Effect.addFinalizer`, which would keep this fiber's refs as long as the VM is held.
+    yield* Scope.addFinalizer(
+      member.scope,
+      Effect.suspend(() =>
+        member.stop(
+          new QmpDisconnected({ reason: "Disconnected", detail: `the fleet let go of VM ${JSON.stringify(member.vm)}` })
+        )
+      )
+    )
+    return member
+  })
 
-    /** The connection commands go to: none during a gap. */
-    let current: QmpClient.Service | undefined
-    /** The latest connection: its greeting and address stay readable during a gap. */
-    let latest: QmpClient.Service | undefined
-    /** Why commands fail at once: the gap's reason, or why the VM is gone. */
-    let unavailable: QmpDisconnected | undefined
-    let pendingGap: PendingGap | undefined
-    let gone = false
+/**
+ * A VM of the fleet. Its state is plain fields, written by the member's fibers (the first
+ * connection's, a gap's) and read in synchronous steps by callers, as the connection's own state is;
+ * its steps are methods, so that a thousand idle VMs share them.
+ *
+ * @internal
+ */
+export class Member {
+  readonly vm: string
+  /** The registry, which outlives the VM's connections. */
+  readonly events: QmpEvents.Service
+  /** The VM's runstate and its changes. */
+  readonly runstate: Watched<Runstate> = new Watched<Runstate>(Runstate.Connecting())
+  /** The handle users get: the same across reconnects. */
+  readonly client: QmpClient.Service = new FleetClient(this) as unknown as QmpClient.Service
+  private readonly first = Deferred.unsafeMake<QmpClient.Service, ConnectError>(FiberId.none)
+  // Why the VM is gone, once it is (a Deferred, not a Stream of the state: cheap to hold per VM).
+  readonly goneReason = Deferred.unsafeMake<QmpDisconnected>(FiberId.none)
 
-    const set = (next: Runstate) => state.set(next)
+  /** The connection commands go to: none during a gap. */
+  current: QmpClient.Service | undefined = undefined
+  /** The latest connection: its greeting and address stay readable during a gap. */
+  latest: QmpClient.Service | undefined = undefined
+  /** Why commands fail at once: the gap's reason, or why the VM is gone. */
+  unavailable: QmpDisconnected | undefined = undefined
+  private pendingGap: PendingGap | undefined = undefined
+  private gone = false
+  /** The connection in use (none during a gap), and the fiber that reconnects (during a gap). */
+  private installed: Connection | undefined = undefined
+  private reconnecting: Fiber.RuntimeFiber<void> | undefined = undefined
+  /** The first connection's fiber, until it is done (a finished fiber still holds its state). */
+  private connecting: Fiber.RuntimeFiber<unknown> | undefined = undefined
+  /** Set when the VM is let go of: a connection that ends then is not reconnected. */
+  private stopping = false
+  /**
+   * What a connection feeds: the registry, with a pending gap announced before the new connection's
+   * first events (QEMU sends none before negotiation, so they come from a connection that has been
+   * restored).
+   */
+  private readonly feed: QmpEvents.Service
 
-    /** The pending gap's event, taken (once) when it is announced. */
-    const takeGap = (): QmpEvent | undefined => {
-      const gap = pendingGap
-      if (gap === undefined) return undefined
-      pendingGap = undefined
-      return makeGapEvent({
-        vm,
-        lost: gap.lost,
-        restored: clock.unsafeCurrentTimeMillis(),
-        reason: gap.reason,
-        attempts: gap.failures + 1
-      })
-    }
-    const announceGap = registry.publishGap(takeGap)
-
-    // What a connection feeds: the registry, with a pending gap announced before the new
-    // connection's first events (QEMU sends none before negotiation, so they come from a connection
-    // that has been restored).
+  constructor(
+    private readonly options: MemberOptions,
+    private readonly clock: Clock.Clock,
+    private readonly registry: QmpEvents.Registry,
+    private readonly connections: Scope.CloseableScope,
+    readonly scope: Scope.Scope
+  ) {
+    this.vm = options.vm
+    this.events = registry.service
+    const service = registry.service
     const feed: QmpEvents.Service = {
-      ...registry.service,
+      ...service,
       publishAll: (events) =>
-        pendingGap === undefined ?
-          registry.service.publishAll(events) :
-          Effect.zipRight(announceGap, registry.service.publishAll(events)),
+        this.pendingGap === undefined ?
+          service.publishAll(events) :
+          Effect.zipRight(this.announceGap, service.publishAll(events)),
       publish: (event) => feed.publishAll([event])
     }
+    this.feed = feed
+  }
 
-    const attempt: Effect.Effect<Connection, ConnectError> = Effect.gen(function*() {
-      const scope = yield* Scope.fork(connections, ExecutionStrategy.sequential)
+  /** The client, once the first connection is made; or why it could not be. */
+  get ready(): Effect.Effect<QmpClient.Service, ConnectError> {
+    return Deferred.await(this.first)
+  }
+
+  /** The pending gap's event, taken (once) when it is announced. */
+  private takeGap(): QmpEvent | undefined {
+    const gap = this.pendingGap
+    if (gap === undefined) return undefined
+    this.pendingGap = undefined
+    return makeGapEvent({
+      vm: this.vm,
+      lost: gap.lost,
+      restored: this.clock.unsafeCurrentTimeMillis(),
+      reason: gap.reason,
+      attempts: gap.failures + 1
+    })
+  }
+
+  private get announceGap(): Effect.Effect<void> {
+    return this.registry.publishGap(() => this.takeGap())
+  }
+
+  private get attempt(): Effect.Effect<Connection, ConnectError> {
+    return Effect.gen(this, function*() {
+      const scope = yield* Scope.fork(this.connections, ExecutionStrategy.sequential)
       // Each connection says when it has ended; only the installed one is reconnected.
       const connection: { client: QmpClient.Service; scope: Scope.CloseableScope } = { client: undefined!, scope }
-      connection.client = yield* options.connect(feed, (reason) => lost(connection, reason)).pipe(
+      connection.client = yield* this.options.connect(this.feed, (reason) => this.lost(connection, reason)).pipe(
         Scope.extend(scope),
         Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
       )
       return connection
     })
+  }
 
-    /** The VM is gone: no more connections; listeners yield what they hold, then fail with `reason`. */
-    const end = (reason: QmpDisconnected): Effect.Effect<boolean> =>
-      Effect.suspend(() => {
-        if (gone) return Effect.succeed(false)
-        gone = true
-        current = undefined
-        unavailable = reason
-        pendingGap = undefined
-        return set(Runstate.Gone({ reason })).pipe(
-          Effect.zipRight(Metric.set(InternalMetrics.vmMetric(InternalMetrics.vmConnectedKey, vm), 0)),
-          Effect.zipRight(registry.service.end(reason)),
-          Effect.zipRight(Deferred.succeed(goneReason, reason)),
-          Effect.as(true)
-        )
-      })
-
-    const ping = (client: QmpClient.Service, { every, timeout }: Ping): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        // QEMU runs out-of-band commands at once, even while an in-band command runs, so that a
-        // long `blockdev-add` does not look like a dead VM; a stopped QEMU answers neither.
-        const send = client.oob ?
-          client.executeOobUnknown("query-yank", undefined, { timeout }) :
-          client.executeUnknown("query-status", undefined, { timeout })
-        for (;;) {
-          yield* Effect.sleep(every)
-          const start = clock.unsafeCurrentTimeNanos()
-          const result = yield* Effect.either(send)
-          // Any reply, an error or a malformed one too, says that QEMU is there.
-          if (
-            result._tag === "Right" || result.left._tag === "QmpExecuteError" || result.left._tag === "QmpProtocolError"
-          ) {
-            yield* Metric.update(
-              InternalMetrics.vmMetric(InternalMetrics.pingLatencyKey, vm),
-              Number(clock.unsafeCurrentTimeNanos() - start) / 1e6
-            )
-            continue
-          }
-          if (result.left._tag !== "QmpTimeoutError") return
-          const after = Duration.format(timeout)
-          yield* Effect.logWarning(`QEMU did not answer a ping within ${after}: closing its connection to reconnect`)
-          yield* Metric.increment(InternalMetrics.vmMetric(InternalMetrics.vmUnresponsiveKey, vm))
-          return yield* QmpClient.abort(
-            client,
-            new QmpDisconnected({ reason: "Unresponsive", detail: `no answer to a ping within ${after}` })
-          )
-        }
-      })
-
-    /** The connection in use (none during a gap), and the fiber that reconnects (during a gap). */
-    let installed: Connection | undefined
-    let reconnecting: Fiber.RuntimeFiber<void> | undefined
-    /** Set when the VM is let go of: a connection that ends then is not reconnected. */
-    let stopping = false
-
-    const install = (connection: Connection): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        installed = connection
-        current = connection.client
-        latest = connection.client
-        unavailable = undefined
-        yield* set(Runstate.Connected({ since: clock.unsafeCurrentTimeMillis() }))
-        yield* Metric.set(InternalMetrics.vmMetric(InternalMetrics.vmConnectedKey, vm), 1)
-        if (options.ping !== undefined) yield* Effect.forkIn(ping(connection.client, options.ping), connection.scope)
-        // A connection that ended between its negotiation and now said so to nobody: say it now.
-        const state = yield* connection.client.runstate.get
-        if (state._tag !== "Running") yield* lost(connection, state.reason)
-      })
-
-    /**
-     * A connection has ended. If it is the one in use, and the VM is still held, a fiber of the
-     * member's scope reconnects, for this gap only: between gaps, no fiber waits on the connection.
-     */
-    function lost(connection: Connection, reason: QmpDisconnected): Effect.Effect<void> {
-      return Effect.suspend(() => {
-        if (stopping || gone || installed !== connection) return Effect.void
-        installed = undefined
-        current = undefined
-        unavailable = reason
-        return Effect.forkIn(reconnect(connection, reason), memberScope).pipe(
-          Effect.tap((fiber) =>
-            Effect.sync(() => {
-              reconnecting = fiber
-            })
-          ),
-          Effect.asVoid
-        )
-      })
-    }
-
-    /** Closes the lost connection, and connects again on the schedule; or, when it gives up, the VM is gone. */
-    const reconnect = (connection: Connection, reason: QmpDisconnected): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        yield* Scope.close(connection.scope, Exit.void)
-        const gap: PendingGap = { lost: clock.unsafeCurrentTimeMillis(), reason, failures: 0 }
-        pendingGap = gap
-        yield* set(Runstate.Reconnecting({ lost: gap.lost, reason, attempts: 0 }))
-        yield* Metric.set(InternalMetrics.vmMetric(InternalMetrics.vmConnectedKey, vm), 0)
-        yield* Effect.logWarning("QMP connection lost: reconnecting").pipe(
-          Effect.annotateLogs("reason", reason.message)
-        )
-        const next = yield* attempt.pipe(
-          Effect.tapError((error) =>
-            Effect.suspend(() => {
-              gap.failures++
-              // An attempt that failed after its first events announced the gap: announce a new one.
-              if (pendingGap === undefined) pendingGap = gap
-              return set(Runstate.Reconnecting({ lost: gap.lost, reason, attempts: gap.failures })).pipe(
-                Effect.zipRight(Effect.logDebug(`Reconnect attempt ${gap.failures} failed: ${error.message}`))
-              )
-            })
-          ),
-          Effect.retry(options.reconnect),
-          Effect.either
-        )
-        reconnecting = undefined
-        if (next._tag === "Left") {
-          const why = gaveUp(reason, gap.failures, next.left)
-          yield* Effect.logWarning("Gave up reconnecting: the VM is gone").pipe(
-            Effect.annotateLogs("reason", why.message)
-          )
-          if (yield* end(why)) yield* options.onGone
-          return
-        }
-        yield* install(next.right)
-        yield* announceGap
-        yield* Metric.increment(InternalMetrics.vmMetric(InternalMetrics.vmReconnectsKey, vm))
-        yield* Effect.logInfo("QMP connection restored").pipe(Effect.annotateLogs("attempts", gap.failures + 1))
-      }).pipe(
-        // Forked from the connection's own fiber: its log annotations (address, fiber) are not ours.
-        Effect.locally(FiberRef.currentLogAnnotations, HashMap.make(["module", "QmpFleet"], ["vm", vm]))
-      )
-
-    /** Commands go to the current connection when they run, or fail at once during a gap. */
-    const untyped = (pick: (client: QmpClient.Service) => QmpClient.Service["executeUnknown"]) =>
-    (
-      command: string,
-      args?: Readonly<Record<string, unknown>>,
-      executeOptions?: QmpClient.ExecuteOptions
-    ): Effect.Effect<unknown, ExecuteError> =>
-      Effect.suspend(() =>
-        current === undefined ?
-          Effect.fail(unavailable ?? new QmpDisconnected({ reason: "Lost" })) :
-          pick(current)(command, args, executeOptions)
-      )
-
-    const clientRunstate = {
-      get: Effect.map(state.get, toClientRunstate),
-      // Made when asked for, as the connection's (most handles are never watched).
-      get changes() {
-        return state.changes.pipe(Stream.map(toClientRunstate), Stream.changes)
-      }
-    }
-
-    const closed: Effect.Effect<QmpDisconnected> = Deferred.await(goneReason)
-
-    const client: QmpClient.Service = retype(
-      Object.defineProperties({
-        executeUnknown: untyped((c) => c.executeUnknown),
-        executeOobUnknown: untyped((c) => c.executeOobUnknown),
-        disconnect: Effect.suspend(() =>
-          Effect.flatMap(
-            stop(new QmpDisconnected({ reason: "Disconnected" })),
-            (ended) => ended ? options.onGone : Effect.void
-          )
-        ),
-        closed,
-        runstate: clientRunstate
-      }, {
-        // The latest connection's: a reconnect may reach another QEMU (a new version, another address).
-        address: { get: () => latest!.address, enumerable: true },
-        greeting: { get: () => latest!.greeting, enumerable: true },
-        oob: { get: () => latest!.oob, enumerable: true }
-      }) as unknown as QmpClient.Service,
-      loadDefaultModule
-    ) as QmpClient.Service
-
-    // The first connection, in a fiber of its own that ends once it is made (or could not be).
-    let connecting: Fiber.RuntimeFiber<unknown> | undefined = yield* attempt.pipe(
+  /** The first connection, in a fiber of its own that ends once it is made (or could not be). */
+  get start(): Effect.Effect<void> {
+    return this.attempt.pipe(
       Effect.matchCauseEffect({
         onFailure: (cause) =>
-          Effect.gen(function*() {
-            yield* Deferred.failCause(first, cause)
-            const failure = Cause.failureOption(cause)
-            const detail = Option.isSome(failure) ? failure.value.message : Cause.pretty(cause)
-            if (yield* end(new QmpDisconnected({ reason: "Lost", detail: `could not connect: ${detail}` }))) {
-              yield* options.onGone
-            }
-          }),
-        onSuccess: (connection) => Effect.zipRight(install(connection), Deferred.succeed(first, client))
+          Effect.zipRight(
+            Deferred.failCause(this.first, cause),
+            Effect.suspend(() => {
+              const failure = Cause.failureOption(cause)
+              const detail = Option.isSome(failure) ? failure.value.message : Cause.pretty(cause)
+              return this.endAndForget(new QmpDisconnected({ reason: "Lost", detail: `could not connect: ${detail}` }))
+            })
+          ),
+        onSuccess: (connection) => Effect.zipRight(this.install(connection), Deferred.succeed(this.first, this.client))
       }),
-      // Not kept once done: a finished fiber still holds its state.
       Effect.ensuring(Effect.sync(() => {
-        connecting = undefined
+        this.connecting = undefined
       })),
-      Effect.annotateLogs({ module: "QmpFleet", vm }),
-      Effect.forkScoped
+      Effect.annotateLogs({ module: "QmpFleet", vm: this.vm }),
+      Effect.forkIn(this.scope),
+      Effect.flatMap((fiber) =>
+        Effect.sync(() => {
+          // A first connection that failed at once is done already.
+          if (fiber.unsafePoll() === null) this.connecting = fiber
+        })
+      )
     )
+  }
 
-    /** Ends the VM for good, its current connection first (its pending commands fail with `reason`). */
-    const stop = (reason: QmpDisconnected): Effect.Effect<boolean> =>
-      Effect.gen(function*() {
-        stopping = true
-        if (connecting !== undefined) yield* Fiber.interrupt(connecting)
-        if (reconnecting !== undefined) yield* Fiber.interrupt(reconnecting)
-        if (current !== undefined) yield* QmpClient.abort(current, reason)
-        yield* Scope.close(connections, Exit.void)
-        return yield* end(reason)
-      })
+  /** The VM is gone: no more connections; listeners yield what they hold, then fail with `reason`. */
+  private end(reason: QmpDisconnected): Effect.Effect<boolean> {
+    return Effect.suspend(() => {
+      if (this.gone) return Effect.succeed(false)
+      this.gone = true
+      this.current = undefined
+      this.unavailable = reason
+      this.pendingGap = undefined
+      return this.runstate.set(Runstate.Gone({ reason })).pipe(
+        Effect.zipRight(Metric.set(InternalMetrics.vmMetric(InternalMetrics.vmConnectedKey, this.vm), 0)),
+        Effect.zipRight(this.registry.service.end(reason)),
+        Effect.zipRight(Deferred.succeed(this.goneReason, reason)),
+        Effect.as(true)
+      )
+    })
+  }
 
-    // Letting go of the VM (its last user released it and its idle time passed, or the fleet closed).
-    yield* Effect.addFinalizer(() =>
-      stop(new QmpDisconnected({ reason: "Disconnected", detail: `the fleet let go of VM ${JSON.stringify(vm)}` }))
-    )
+  /** `end`, and the fleet told to start afresh on the next use, if this ended the VM. */
+  private endAndForget(reason: QmpDisconnected): Effect.Effect<void> {
+    return Effect.flatMap(this.end(reason), (ended) => ended ? this.options.onGone : Effect.void)
+  }
 
-    return {
-      ready: Deferred.await(first),
-      events: registry.service,
-      runstate: {
-        get: state.get,
-        get changes() {
-          return state.changes
+  private ping(client: QmpClient.Service, { every, timeout }: Ping): Effect.Effect<void> {
+    const { clock, vm } = this
+    return Effect.gen(function*() {
+      // QEMU runs out-of-band commands at once, even while an in-band command runs, so that a
+      // long `blockdev-add` does not look like a dead VM; a stopped QEMU answers neither.
+      const send = client.oob ?
+        client.executeOobUnknown("query-yank", undefined, { timeout }) :
+        client.executeUnknown("query-status", undefined, { timeout })
+      for (;;) {
+        yield* Effect.sleep(every)
+        const start = clock.unsafeCurrentTimeNanos()
+        const result = yield* Effect.either(send)
+        // Any reply, an error or a malformed one too, says that QEMU is there.
+        if (
+          result._tag === "Right" || result.left._tag === "QmpExecuteError" || result.left._tag === "QmpProtocolError"
+        ) {
+          yield* Metric.update(
+            InternalMetrics.vmMetric(InternalMetrics.pingLatencyKey, vm),
+            Number(clock.unsafeCurrentTimeNanos() - start) / 1e6
+          )
+          continue
         }
+        if (result.left._tag !== "QmpTimeoutError") return
+        const after = Duration.format(timeout)
+        yield* Effect.logWarning(`QEMU did not answer a ping within ${after}: closing its connection to reconnect`)
+        yield* Metric.increment(InternalMetrics.vmMetric(InternalMetrics.vmUnresponsiveKey, vm))
+        return yield* QmpClient.abort(
+          client,
+          new QmpDisconnected({ reason: "Unresponsive", detail: `no answer to a ping within ${after}` })
+        )
       }
-    }
-  })
+    })
+  }
+
+  private install(connection: Connection): Effect.Effect<void> {
+    return Effect.gen(this, function*() {
+      this.installed = connection
+      this.current = connection.client
+      this.latest = connection.client
+      this.unavailable = undefined
+      yield* this.runstate.set(Runstate.Connected({ since: this.clock.unsafeCurrentTimeMillis() }))
+      yield* Metric.set(InternalMetrics.vmMetric(InternalMetrics.vmConnectedKey, this.vm), 1)
+      if (this.options.ping !== undefined) {
+        yield* Effect.forkIn(this.ping(connection.client, this.options.ping), connection.scope)
+      }
+      // A connection that ended between its negotiation and now said so to nobody: say it now.
+      const state = yield* connection.client.runstate.get
+      if (state._tag !== "Running") yield* this.lost(connection, state.reason)
+    })
+  }
+
+  /**
+   * A connection has ended. If it is the one in use, and the VM is still held, a fiber of the
+   * member's scope reconnects, for this gap only: between gaps, no fiber waits on the connection.
+   */
+  private lost(connection: Connection, reason: QmpDisconnected): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.stopping || this.gone || this.installed !== connection) return Effect.void
+      this.installed = undefined
+      this.current = undefined
+      this.unavailable = reason
+      return Effect.forkIn(this.reconnect(connection, reason), this.scope).pipe(
+        Effect.tap((fiber) =>
+          Effect.sync(() => {
+            this.reconnecting = fiber
+          })
+        ),
+        Effect.asVoid
+      )
+    })
+  }
+
+  /** Closes the lost connection, and connects again on the schedule; or, when it gives up, the VM is gone. */
+  private reconnect(connection: Connection, reason: QmpDisconnected): Effect.Effect<void> {
+    const { runstate, vm } = this
+    return Effect.gen(this, function*() {
+      yield* Scope.close(connection.scope, Exit.void)
+      const gap: PendingGap = { lost: this.clock.unsafeCurrentTimeMillis(), reason, failures: 0 }
+      this.pendingGap = gap
+      yield* runstate.set(Runstate.Reconnecting({ lost: gap.lost, reason, attempts: 0 }))
+      yield* Metric.set(InternalMetrics.vmMetric(InternalMetrics.vmConnectedKey, vm), 0)
+      yield* Effect.logWarning("QMP connection lost: reconnecting").pipe(
+        Effect.annotateLogs("reason", reason.message)
+      )
+      const next = yield* this.attempt.pipe(
+        Effect.tapError((error) =>
+          Effect.suspend(() => {
+            gap.failures++
+            // An attempt that failed after its first events announced the gap: announce a new one.
+            if (this.pendingGap === undefined) this.pendingGap = gap
+            return runstate.set(Runstate.Reconnecting({ lost: gap.lost, reason, attempts: gap.failures })).pipe(
+              Effect.zipRight(Effect.logDebug(`Reconnect attempt ${gap.failures} failed: ${error.message}`))
+            )
+          })
+        ),
+        Effect.retry(this.options.reconnect),
+        Effect.either
+      )
+      this.reconnecting = undefined
+      if (next._tag === "Left") {
+        const why = gaveUp(reason, gap.failures, next.left)
+        yield* Effect.logWarning("Gave up reconnecting: the VM is gone").pipe(
+          Effect.annotateLogs("reason", why.message)
+        )
+        return yield* this.endAndForget(why)
+      }
+      yield* this.install(next.right)
+      yield* this.announceGap
+      yield* Metric.increment(InternalMetrics.vmMetric(InternalMetrics.vmReconnectsKey, vm))
+      yield* Effect.logInfo("QMP connection restored").pipe(Effect.annotateLogs("attempts", gap.failures + 1))
+    }).pipe(
+      // Forked from the connection's own fiber: its log annotations (address, fiber) are not ours.
+      Effect.locally(FiberRef.currentLogAnnotations, HashMap.make(["module", "QmpFleet"], ["vm", vm]))
+    )
+  }
+
+  /** Ends the VM for good, its current connection first (its pending commands fail with `reason`). */
+  stop(reason: QmpDisconnected): Effect.Effect<boolean> {
+    return Effect.gen(this, function*() {
+      this.stopping = true
+      if (this.connecting !== undefined) yield* Fiber.interrupt(this.connecting)
+      if (this.reconnecting !== undefined) yield* Fiber.interrupt(this.reconnecting)
+      if (this.current !== undefined) yield* QmpClient.abort(this.current, reason)
+      yield* Scope.close(this.connections, Exit.void)
+      return yield* this.end(reason)
+    })
+  }
+
+  /** `disconnect` of the handle: the VM ends for good, and the fleet starts afresh on the next use. */
+  get disconnect(): Effect.Effect<void> {
+    return Effect.flatMap(
+      this.stop(new QmpDisconnected({ reason: "Disconnected" })),
+      (ended) => ended ? this.options.onGone : Effect.void
+    )
+  }
+}
+
+/** A client's runstate, as a fleet's handle shows it: `Running` while connected, `Disconnected` during a gap. */
+class ClientRunstate {
+  constructor(private readonly state: Watched<Runstate>) {}
+
+  get get(): Effect.Effect<QmpClient.Runstate> {
+    return Effect.map(this.state.get, toClientRunstate)
+  }
+
+  get changes(): Stream.Stream<QmpClient.Runstate> {
+    return this.state.changes.pipe(Stream.map(toClientRunstate), Stream.changes)
+  }
+}
+
+/**
+ * The client a fleet hands out for a VM: the same across reconnects. Commands go to the current
+ * connection when they run, or fail at once during a gap.
+ *
+ * @internal
+ */
+export class FleetClient extends TypedClient {
+  constructor(private readonly member: Member) {
+    super()
+  }
+
+  readonly executeUnknown = (
+    command: string,
+    args?: Readonly<Record<string, unknown>>,
+    options?: QmpClient.ExecuteOptions
+  ): Effect.Effect<unknown, ExecuteError> =>
+    Effect.suspend(() => {
+      const current = this.member.current
+      return current === undefined ?
+        Effect.fail(this.member.unavailable ?? new QmpDisconnected({ reason: "Lost" })) :
+        current.executeUnknown(command, args, options)
+    })
+
+  readonly executeOobUnknown = (
+    command: string,
+    args?: Readonly<Record<string, unknown>>,
+    options?: QmpClient.ExecuteOptions
+  ): Effect.Effect<unknown, ExecuteError> =>
+    Effect.suspend(() => {
+      const current = this.member.current
+      return current === undefined ?
+        Effect.fail(this.member.unavailable ?? new QmpDisconnected({ reason: "Lost" })) :
+        current.executeOobUnknown(command, args, options)
+    })
+
+  // The latest connection's: a reconnect may reach another QEMU (a new version, another address).
+  get address(): QmpAddress {
+    return this.member.latest!.address
+  }
+
+  get greeting(): Greeting {
+    return this.member.latest!.greeting
+  }
+
+  get oob(): boolean {
+    return this.member.latest!.oob
+  }
+
+  get disconnect(): Effect.Effect<void> {
+    return this.member.disconnect
+  }
+
+  get closed(): Effect.Effect<QmpDisconnected> {
+    return Deferred.await(this.member.goneReason)
+  }
+
+  // Made when asked for, as the connection's (most handles are never watched).
+  get runstate(): TypedClient["runstate"] {
+    return new ClientRunstate(this.member.runstate)
+  }
+}

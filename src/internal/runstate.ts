@@ -100,14 +100,14 @@ export class ConnectionState {
   }
 
   /** QEMU greeted: negotiation starts. */
-  readonly greeted: Effect.Effect<boolean> = this.transition((phase) =>
-    phase._tag === "AwaitingGreeting" ? Phase.Negotiating() : undefined
-  )
+  get greeted(): Effect.Effect<boolean> {
+    return this.transition((phase) => phase._tag === "AwaitingGreeting" ? Phase.Negotiating() : undefined)
+  }
 
   /** Negotiation succeeded: the connection runs. `false` if it has ended meanwhile. */
-  readonly run: Effect.Effect<boolean> = this.transition((phase) =>
-    phase._tag === "Negotiating" ? Phase.Running() : undefined
-  )
+  get run(): Effect.Effect<boolean> {
+    return this.transition((phase) => phase._tag === "Negotiating" ? Phase.Running() : undefined)
+  }
 
   /**
    * The connection has ended, for `reason`: the phase it was in, or `undefined` if it had ended
@@ -122,16 +122,20 @@ export class ConnectionState {
   }
 
   /** The end has been carried out: calls settled, listeners ended. */
-  readonly disconnected: Effect.Effect<boolean> = Effect.uninterruptible(Effect.tap(
-    this.transition((phase) =>
-      phase._tag === "Disconnecting" ? Phase.Disconnected({ reason: phase.reason }) : undefined
-    ),
-    (changed) =>
-      changed && this.phase._tag === "Disconnected" ? Deferred.succeed(this.done, this.phase.reason) : Effect.void
-  ))
+  get disconnected(): Effect.Effect<boolean> {
+    return Effect.uninterruptible(Effect.tap(
+      this.transition((phase) =>
+        phase._tag === "Disconnecting" ? Phase.Disconnected({ reason: phase.reason }) : undefined
+      ),
+      (changed) =>
+        changed && this.phase._tag === "Disconnected" ? Deferred.succeed(this.done, this.phase.reason) : Effect.void
+    ))
+  }
 
   /** What users see: the current state. */
-  readonly get: Effect.Effect<Runstate> = Effect.sync(() => Option.getOrElse(toRunstate(this.phase), Runstate.Running))
+  get get(): Effect.Effect<Runstate> {
+    return Effect.sync(() => Option.getOrElse(toRunstate(this.phase), Runstate.Running))
+  }
 
   /** What users see: the current state, then each change. */
   get changes(): Stream.Stream<Runstate> {
