@@ -35,10 +35,11 @@ const abandonedLimit = 1024
 export class Calls {
   private counter = 0
   private readonly pending = new Map<string, Call>()
-  private readonly abandoned = new Set<string>()
+  /** Made with the first abandoned call: most connections never abandon one. */
+  private abandoned: Set<string> | undefined = undefined
 
-  /** `onClose` runs once per call, when it is settled or abandoned. */
-  constructor(private readonly onClose: (call: Call) => void) {}
+  /** The owner's `onClose` runs once per call, when it is settled or abandoned. */
+  constructor(private readonly owner: { onClose(call: Call): void }) {}
 
   get size(): number {
     return this.pending.size
@@ -71,7 +72,7 @@ export class Calls {
     const call = this.pending.get(id)
     if (call === undefined) return undefined
     this.pending.delete(id)
-    this.onClose(call)
+    this.owner.onClose(call)
     return call
   }
 
@@ -84,18 +85,19 @@ export class Calls {
   abandon(call: Call): boolean {
     if (this.pending.get(call.id) !== call) return false
     this.pending.delete(call.id)
-    this.onClose(call)
-    if (this.abandoned.size >= abandonedLimit) {
-      const oldest = this.abandoned.values().next()
-      if (!oldest.done) this.abandoned.delete(oldest.value)
+    this.owner.onClose(call)
+    const abandoned = this.abandoned ??= new Set()
+    if (abandoned.size >= abandonedLimit) {
+      const oldest = abandoned.values().next()
+      if (!oldest.done) abandoned.delete(oldest.value)
     }
-    this.abandoned.add(call.id)
+    abandoned.add(call.id)
     return true
   }
 
   /** `true` once for the id of an abandoned call: its late reply. */
   wasAbandoned(id: unknown): boolean {
-    return typeof id === "string" && this.abandoned.delete(id)
+    return typeof id === "string" && this.abandoned !== undefined && this.abandoned.delete(id)
   }
 
   /** Settles every pending call, and forgets them. */
@@ -103,7 +105,7 @@ export class Calls {
     const calls = Array.from(this.pending.values())
     this.pending.clear()
     for (const call of calls) {
-      this.onClose(call)
+      this.owner.onClose(call)
       call.resume(settle(call))
     }
   }

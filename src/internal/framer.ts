@@ -29,9 +29,9 @@
 /** @internal */
 export interface Sink {
   /** A complete line, decoded, without its terminator. Returns `false` to stop the framer. */
-  readonly line: (text: string) => boolean
+  line(text: string): boolean
   /** A line exceeded `maxBytes`: `bytes` were seen so far. The framer has stopped. */
-  readonly tooLong: (bytes: number) => void
+  tooLong(bytes: number): void
 }
 
 const LF = 0x0a

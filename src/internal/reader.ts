@@ -72,18 +72,30 @@ export interface Options {
   readonly highWater: number
   /** Unprocessed batches at or below which a paused socket resumes. */
   readonly lowWater: number
-  /** Receives each batch, in order. */
-  readonly onBatch: (batch: Batch) => void
-  /** Called once, right after a batch that ends with a `Fatal` item: stop the socket. */
-  readonly onFatal: () => void
-  readonly pause: () => void
-  readonly resume: () => void
 }
 
-/** @internal */
-export class Reader {
+/**
+ * Where a reader hands on what it read, and how it holds the socket back: the session, whose methods
+ * these are (an object with four closures would cost each connection its own).
+ *
+ * @internal
+ */
+export interface Host {
+  /** Receives each batch, in order. */
+  onBatch(batch: Batch): void
+  /** Called once, right after a batch that ends with a `Fatal` item: stop the socket. */
+  onFatal(): void
+  pause(): void
+  resume(): void
+}
+
+/**
+ * The reader is its framer's `Sink`: the framer hands it each line.
+ *
+ * @internal
+ */
+export class Reader implements Sink {
   private framer: LineFramer | JsonFramer | SentinelFramer
-  private readonly sink: Sink
   /** The framing is not chosen yet: `held` keeps the first bytes until it is. */
   private detecting: boolean
   private held: Buffer | undefined = undefined
@@ -92,24 +104,23 @@ export class Reader {
   private paused = false
   private readonly wire: StringDecoder | undefined
 
-  constructor(private readonly options: Options) {
+  constructor(private readonly options: Options, private readonly host: Host) {
     this.wire = options.tapWire ? new StringDecoder("utf8") : undefined
     this.detecting = options.framing === "auto"
-    this.sink = {
-      line: (text) => this.line(text),
-      tooLong: (bytes) => {
-        this.current().items.push({
-          _tag: "Fatal",
-          error: new QmpProtocolError({
-            reason: "MessageTooLarge",
-            detail: `a message of more than ${options.maxMessageBytes} bytes (${bytes} seen)`
-          })
-        })
-      }
-    }
     this.framer = options.framing === "agent" ?
-      new SentinelFramer(options.maxMessageBytes, this.sink) :
-      new LineFramer(options.maxMessageBytes, this.sink)
+      new SentinelFramer(options.maxMessageBytes, this) :
+      new LineFramer(options.maxMessageBytes, this)
+  }
+
+  /** A message longer than allowed: the framer has stopped. */
+  tooLong(bytes: number): void {
+    this.current().items.push({
+      _tag: "Fatal",
+      error: new QmpProtocolError({
+        reason: "MessageTooLarge",
+        detail: `a message of more than ${this.options.maxMessageBytes} bytes (${bytes} seen)`
+      })
+    })
   }
 
   /** The socket's data callback. */
@@ -124,7 +135,7 @@ export class Reader {
     this.framer.push(chunk)
     const fatal = this.framer.isStopped
     this.flush()
-    if (fatal) this.options.onFatal()
+    if (fatal) this.host.onFatal()
   }
 
   /**
@@ -141,7 +152,7 @@ export class Reader {
       return undefined
     }
     this.detecting = false
-    if (pretty) this.framer = new JsonFramer(this.options.maxMessageBytes, this.sink)
+    if (pretty) this.framer = new JsonFramer(this.options.maxMessageBytes, this)
     return bytes
   }
 
@@ -188,7 +199,7 @@ export class Reader {
     this.queued -= count
     if (this.paused && this.queued <= this.options.lowWater && !this.framer.isStopped) {
       this.paused = false
-      this.options.resume()
+      this.host.resume()
     }
   }
 
@@ -202,15 +213,15 @@ export class Reader {
     if (batch === undefined) return
     this.batch = undefined
     this.queued++
-    this.options.onBatch(batch)
+    this.host.onBatch(batch)
     if (!this.paused && this.queued > this.options.highWater && !this.framer.isStopped) {
       this.paused = true
-      this.options.pause()
+      this.host.pause()
     }
   }
 
   /** One complete line: parse and sort it. Returns `false` on fatal input. */
-  private line(text: string): boolean {
+  line(text: string): boolean {
     if (text.length === 0) return true
     let message: unknown
     try {

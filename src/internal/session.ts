@@ -63,30 +63,10 @@ import { causeMessage, render } from "./describe.js"
 import { Doorbell } from "./doorbell.js"
 import * as InternalMetrics from "./metrics.js"
 import type { Batch, Item } from "./reader.js"
+import type { Host } from "./reader.js"
 import { Reader } from "./reader.js"
 import { ConnectionState } from "./runstate.js"
 import * as Transport from "./transport.js"
-
-/** @internal */
-export interface Session {
-  /** The greeting, once it has arrived and been checked. */
-  readonly greeting: Effect.Effect<QmpMessage.Greeting, QmpConnectError | QmpNegotiationError>
-  readonly call: (
-    kind: Kind,
-    command: string,
-    args: QmpMessage.JsonObject | undefined,
-    timeout: Duration.Duration | undefined
-  ) => Effect.Effect<unknown, ExecuteError>
-  /**
-   * Negotiation succeeded: the session runs, and from now on its end ends the `QmpEvents` registry
-   * too. `false` if the connection has ended already.
-   */
-  readonly establish: Effect.Effect<boolean>
-  readonly disconnect: Effect.Effect<void>
-  /** Ends the connection for `reason` (`disconnect` is `Disconnected`), and returns once that is done. */
-  readonly abort: (reason: QmpDisconnected) => Effect.Effect<void>
-  readonly state: ConnectionState
-}
 
 /**
  * How a command is written: `execute`, `exec-oob`, or, for the guest agent, `sync`: 0xFF, then
@@ -169,281 +149,374 @@ const itemsOf = (batches: ReadonlyArray<Batch>): Array<Item> | undefined => {
  */
 export const make = (options: Options): Effect.Effect<Session, never, Scope.Scope> =>
   Effect.gen(function*() {
-    const { address, events, socket: raw } = options
-    const agent = options.mode === "agent"
-    const label = formatAddress(address)
-    const annotations = { module: agent ? "GuestAgent" : "QmpClient", address: label }
-    const state = yield* ConnectionState.make
-    // The agent never greets: its session starts where a QMP one starts negotiating.
-    if (agent) yield* state.greeted
-    const deadlines: Deadlines.Deadlines<Call> = yield* Deadlines.make<Call>(({ item: call, timeout }) => {
-      if (calls.abandon(call)) {
-        call.resume(Exit.fail(new QmpTimeoutError({ command: call.command, timeout: Duration.format(timeout) })))
-      }
-    })
-    const commandsPending = InternalMetrics.commandsPendingAt(label, options.metricTags)
-    const calls = new Calls((call) => {
-      if (call.deadline !== undefined) deadlines.remove(call.deadline)
-      commandsPending.update(-1)
-    })
-    const greeting = Deferred.unsafeMake<QmpMessage.Greeting, QmpConnectError | QmpNegotiationError>(FiberId.none)
-
-    // Batches wait in a plain array, and a doorbell that carries no data wakes the processing fiber:
-    // no object of the Effect runtime ever holds a batch. (A `Deferred` completed with a batch keeps
-    // it reachable from V8's old generation; README, "Design notes".)
-    let waiting: Array<Batch> = []
-    const doorbell = new Doorbell()
-
+    const scope = yield* Effect.scope
     // The wire tap: on when debug logs are, decided once for the session, so that the socket callback
     // pays one boolean check per chunk when it is off.
     const tapWire = LogLevel.lessThanEqual(yield* FiberRef.get(FiberRef.currentMinimumLogLevel), LogLevel.Debug)
-    // Made with the first events: an idle connection (most of a fleet's) holds no `Metric` for them.
-    let received: Metric.Metric.Counter<number> | undefined
+    const session: Session = new Session(options, tapWire, yield* ConnectionState.make)
+    // The agent never greets: its session starts where a QMP one starts negotiating.
+    if (session.agent) yield* session.state.greeted
+    session.deadlines = yield* Deadlines.make<Call>((deadline) => session.expire(deadline))
+    // Run with this fiber's runtime, as `forkScoped` would fork it, but with no parent: a forked
+    // fiber keeps its parent (here the fiber that connects, done once connected) reachable for as
+    // long as it runs itself, a thousand finished fibers for a fleet's thousand connections.
+    const processor = Runtime.runFork(yield* Effect.runtime<never>())(session.processing)
+    yield* Scope.addFinalizer(
+      scope,
+      // Not from the fiber itself (it would wait for its own end), as `forkScoped`'s finalizer.
+      Effect.fiberIdWith((id) => Equal.equals(id, processor.id()) ? Effect.void : Fiber.interrupt(processor))
+    )
+    yield* Transport.attach(options.socket, session.reader)
+    // Closing the scope disconnects: pending calls fail and listeners end before the fibers stop.
+    // (`Scope.addFinalizer`, not `Effect.addFinalizer`, which keeps a copy of this fiber's refs.)
+    yield* Scope.addFinalizer(scope, Effect.ignore(Effect.timeout(session.disconnect, Duration.seconds(10))))
+    return session
+  })
 
-    const reader = new Reader({
+/**
+ * One session. Its state is in fields and its steps are methods, shared by every session: a fleet
+ * holds a thousand idle ones, and a session made of closures cost each its own.
+ *
+ * @internal
+ */
+export class Session implements Host {
+  readonly address: QmpAddress
+  readonly agent: boolean
+  readonly reader: Reader
+  readonly calls: Calls
+  /** Set by `make`, before the first call. */
+  deadlines: Deadlines.Deadlines<Call> = undefined!
+  private readonly raw: Net.Socket
+  private readonly events: QmpEvents.Service | undefined
+  private readonly label: string
+  private readonly commandsPending: InternalMetrics.UntaggedCounter
+  private readonly greeted = Deferred.unsafeMake<QmpMessage.Greeting, QmpConnectError | QmpNegotiationError>(
+    FiberId.none
+  )
+  // Batches wait in a plain array, and a doorbell that carries no data wakes the processing fiber:
+  // no object of the Effect runtime ever holds a batch. (A `Deferred` completed with a batch keeps
+  // it reachable from V8's old generation; README, "Design notes".)
+  private waiting: Array<Batch> = []
+  private readonly doorbell = new Doorbell()
+  // Made with the first events: an idle connection (most of a fleet's) holds no `Metric` for them.
+  private received: Metric.Metric.Counter<number> | undefined = undefined
+
+  constructor(
+    private readonly options: Options,
+    private readonly tapWire: boolean,
+    readonly state: ConnectionState
+  ) {
+    this.address = options.address
+    this.raw = options.socket
+    this.events = options.events
+    this.agent = options.mode === "agent"
+    this.label = formatAddress(options.address)
+    this.commandsPending = InternalMetrics.commandsPendingAt(this.label, options.metricTags)
+    this.calls = new Calls(this)
+    this.reader = new Reader({
       maxMessageBytes: options.maxMessageBytes,
-      framing: agent ? "agent" : "auto",
+      framing: this.agent ? "agent" : "auto",
       tapWire,
       highWater,
-      lowWater,
-      onBatch: (batch) => {
-        if (!tapWire && settledAtOnce(batch)) return reader.processed(1)
-        waiting.push(batch)
-        if (waiting.length === 1) doorbell.ring()
-      },
-      onFatal: () => raw.destroy(),
-      pause: () => raw.pause(),
-      resume: () => raw.resume()
+      lowWater
+    }, this)
+  }
+
+  /** The greeting, once it has arrived and been checked. */
+  get greeting(): Effect.Effect<QmpMessage.Greeting, QmpConnectError | QmpNegotiationError> {
+    return Deferred.await(this.greeted)
+  }
+
+  /**
+   * Negotiation succeeded: the session runs, and from now on its end ends the `QmpEvents` registry
+   * too. `false` if the connection has ended already.
+   */
+  get establish(): Effect.Effect<boolean> {
+    return this.state.run
+  }
+
+  get disconnect(): Effect.Effect<void> {
+    return Effect.suspend(() => this.abort(new QmpDisconnected({ reason: "Disconnected" })))
+  }
+
+  /** Ends the connection for `reason` (`disconnect` is `Disconnected`), and returns once that is done. */
+  abort(reason: QmpDisconnected): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (this.state.ended === undefined) this.reader.end(reason)
+      return Effect.asVoid(this.state.closed)
     })
+  }
 
-    const connectFailure = (
-      reason: QmpDisconnected,
-      error: QmpProtocolError | undefined
-    ): QmpConnectError | QmpNegotiationError =>
-      error !== undefined ?
-        new QmpNegotiationError({ reason: "BadGreeting", detail: error.message }) :
-        new QmpConnectError({ address, reason: "Closed", cause: reason.message })
+  // The reader's host: batches wait for the processing fiber, which the first one wakes.
 
-    /** Carries out the end of the connection, once: calls settled, then listeners ended. */
-    const terminate = (
-      reason: QmpDisconnected,
-      error?: QmpProtocolError,
-      greetingError?: QmpNegotiationError
-    ): Effect.Effect<void> =>
-      Effect.flatMap(state.disconnecting(reason), (left) => {
-        if (left === undefined) return Effect.void
-        reader.stop()
-        raw.destroy()
-        Deferred.unsafeDone(greeting, Exit.fail(greetingError ?? connectFailure(reason, error)))
-        // QEMU answers `quit` with SHUTDOWN, the return, and a hang-up that may be seen first.
-        const hungUp = error === undefined && (reason.reason === "Closed" || reason.reason === "Lost")
-        const failure = error ?? reason
-        calls.settleAll((call) =>
-          hungUp && call.sent && call.command === "quit" ? Exit.succeed({}) : Exit.fail(failure)
-        )
-        return Effect.logDebug("QMP session ended").pipe(
-          Effect.annotateLogs("reason", reason.message),
-          Effect.zipRight(
-            left._tag === "Running" && events !== undefined && (options.endRegistry ?? true) ?
-              events.end(reason) :
-              Effect.void
-          ),
-          Effect.zipRight(state.disconnected),
-          Effect.zipRight(left._tag === "Running" && options.onEnd !== undefined ? options.onEnd(reason) : Effect.void)
-        )
-      })
+  onBatch(batch: Batch): void {
+    if (!this.tapWire && this.settledAtOnce(batch)) return this.reader.processed(1)
+    this.waiting.push(batch)
+    if (this.waiting.length === 1) this.doorbell.ring()
+  }
 
-    const onGreeting = (message: QmpMessage.JsonObject): Effect.Effect<void> => {
-      // Decoding changes nothing: the transition runs with the returned effect.
-      const decoded = Schema.decodeUnknownEither(QmpMessage.Greeting)(message)
-      if (decoded._tag === "Right") {
-        return Effect.zipRight(state.greeted, Deferred.succeed(greeting, decoded.right))
-      }
-      const detail = `it sent ${render(message)} (${explain(QmpMessage.Greeting, message)})`
-      return terminate(
-        new QmpDisconnected({ reason: "ProtocolError", detail: `the greeting is not QMP: ${detail}` }),
-        undefined,
-        new QmpNegotiationError({ reason: "BadGreeting", detail })
+  onFatal(): void {
+    this.raw.destroy()
+  }
+
+  pause(): void {
+    this.raw.pause()
+  }
+
+  resume(): void {
+    this.raw.resume()
+  }
+
+  /** A call is closed (settled or abandoned): its deadline goes. */
+  onClose(call: Call): void {
+    if (call.deadline !== undefined) this.deadlines.remove(call.deadline)
+    this.commandsPending.update(-1)
+  }
+
+  /** A call's deadline passed. */
+  expire({ item: call, timeout }: Deadlines.Deadline<Call>): void {
+    if (this.calls.abandon(call)) {
+      call.resume(Exit.fail(new QmpTimeoutError({ command: call.command, timeout: Duration.format(timeout) })))
+    }
+  }
+
+  private connectFailure(
+    reason: QmpDisconnected,
+    error: QmpProtocolError | undefined
+  ): QmpConnectError | QmpNegotiationError {
+    return error !== undefined ?
+      new QmpNegotiationError({ reason: "BadGreeting", detail: error.message }) :
+      new QmpConnectError({ address: this.address, reason: "Closed", cause: reason.message })
+  }
+
+  /** Carries out the end of the connection, once: calls settled, then listeners ended. */
+  private terminate(
+    reason: QmpDisconnected,
+    error?: QmpProtocolError,
+    greetingError?: QmpNegotiationError
+  ): Effect.Effect<void> {
+    return Effect.flatMap(this.state.disconnecting(reason), (left) => {
+      if (left === undefined) return Effect.void
+      const { events, options } = this
+      this.reader.stop()
+      this.raw.destroy()
+      Deferred.unsafeDone(this.greeted, Exit.fail(greetingError ?? this.connectFailure(reason, error)))
+      // QEMU answers `quit` with SHUTDOWN, the return, and a hang-up that may be seen first.
+      const hungUp = error === undefined && (reason.reason === "Closed" || reason.reason === "Lost")
+      const failure = error ?? reason
+      this.calls.settleAll((call) =>
+        hungUp && call.sent && call.command === "quit" ? Exit.succeed({}) : Exit.fail(failure)
       )
-    }
+      return Effect.logDebug("QMP session ended").pipe(
+        Effect.annotateLogs("reason", reason.message),
+        Effect.zipRight(
+          left._tag === "Running" && events !== undefined && (options.endRegistry ?? true) ?
+            events.end(reason) :
+            Effect.void
+        ),
+        Effect.zipRight(this.state.disconnected),
+        Effect.zipRight(left._tag === "Running" && options.onEnd !== undefined ? options.onEnd(reason) : Effect.void)
+      )
+    })
+  }
 
-    /** Settles a call with its reply: `false` if the reply is neither a `return` nor a QMP `error`. */
-    const settleReply = (call: Call, message: QmpMessage.JsonObject): boolean => {
-      if (Object.hasOwn(message, "return")) {
-        calls.settle(call, Exit.succeed(message.return))
-        return true
-      }
-      if (Object.hasOwn(message, "error") && isErrorBody(message.error)) {
-        calls.settle(
-          call,
-          Exit.fail(
-            new QmpExecuteError({ command: call.command, errorClass: message.error.class, desc: message.error.desc })
-          )
-        )
-        return true
-      }
-      return false
+  private onGreeting(message: QmpMessage.JsonObject): Effect.Effect<void> {
+    // Decoding changes nothing: the transition runs with the returned effect.
+    const decoded = Schema.decodeUnknownEither(QmpMessage.Greeting)(message)
+    if (decoded._tag === "Right") {
+      return Effect.zipRight(this.state.greeted, Deferred.succeed(this.greeted, decoded.right))
     }
+    const detail = `it sent ${render(message)} (${explain(QmpMessage.Greeting, message)})`
+    return this.terminate(
+      new QmpDisconnected({ reason: "ProtocolError", detail: `the greeting is not QMP: ${detail}` }),
+      undefined,
+      new QmpNegotiationError({ reason: "BadGreeting", detail })
+    )
+  }
 
-    /**
-     * In the socket callback: settles the replies of a batch that holds nothing else, when every
-     * batch before it has been processed and each reply settles a pending call. Nothing can then come between them and
-     * their callers (no event before them, no earlier item), so this keeps the order the processing
-     * fiber would, one fiber hop sooner. `false` leaves the batch to the processing fiber.
-     */
-    const settledAtOnce = (batch: Batch): boolean => {
-      // This batch is the only one handed on and not processed: the processing fiber is idle.
-      if (reader.unprocessed > 1 || batch.events.length > 0 || batch.items.length === 0 || !state.accepting) {
-        return false
-      }
-      for (const item of batch.items) {
-        if (item._tag !== "Message" || item.kind !== "Reply" || !calls.has(item.message.id)) return false
-        const message = item.message
-        if (!Object.hasOwn(message, "return") && !(Object.hasOwn(message, "error") && isErrorBody(message.error))) {
-          return false
-        }
-      }
-      for (const item of batch.items) {
-        const message = (item as Extract<Item, { readonly _tag: "Message" }>).message
-        settleReply(calls.take(message.id)!, message)
-      }
+  /** Settles a call with its reply: `false` if the reply is neither a `return` nor a QMP `error`. */
+  private settleReply(call: Call, message: QmpMessage.JsonObject): boolean {
+    if (Object.hasOwn(message, "return")) {
+      this.calls.settle(call, Exit.succeed(message.return))
       return true
     }
+    if (Object.hasOwn(message, "error") && isErrorBody(message.error)) {
+      this.calls.settle(
+        call,
+        Exit.fail(
+          new QmpExecuteError({ command: call.command, errorClass: message.error.class, desc: message.error.desc })
+        )
+      )
+      return true
+    }
+    return false
+  }
 
-    /** Settles the call a reply answers, when it runs; or says what is wrong with the reply. */
-    const onReply = (message: QmpMessage.JsonObject): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        const call = calls.take(message.id)
-        if (call === undefined) {
-          if (agent && !Object.hasOwn(message, "id") && Object.hasOwn(message, "error")) return onAgentError(message)
-          // QEMU answers a line it cannot parse with an error without an id: which command it was cannot
-          // be known, so, as qemu.qmp does, end the connection rather than let every caller time out.
-          if (!Object.hasOwn(message, "id") && Object.hasOwn(message, "error")) {
-            const desc = isErrorBody(message.error) ? `${message.error.class}: ${message.error.desc}` : render(message)
-            const error = new QmpProtocolError({ reason: "ServerParseError", detail: desc })
-            return terminate(new QmpDisconnected({ reason: "ProtocolError", detail: error.message }), error)
-          }
-          return calls.wasAbandoned(message.id) ?
-            Effect.logDebug("Dropped the late reply of a command that timed out or was interrupted").pipe(
-              Effect.annotateLogs("reply", render(message))
-            ) :
-            Effect.logWarning("Dropped a reply that answers no pending command (unknown id)").pipe(
-              Effect.annotateLogs("reply", render(message))
-            )
+  /**
+   * In the socket callback: settles the replies of a batch that holds nothing else, when every
+   * batch before it has been processed and each reply settles a pending call. Nothing can then come
+   * between them and their callers (no event before them, no earlier item), so this keeps the order
+   * the processing fiber would, one fiber hop sooner. `false` leaves the batch to the processing
+   * fiber.
+   */
+  private settledAtOnce(batch: Batch): boolean {
+    // This batch is the only one handed on and not processed: the processing fiber is idle.
+    if (
+      this.reader.unprocessed > 1 || batch.events.length > 0 || batch.items.length === 0 || !this.state.accepting
+    ) {
+      return false
+    }
+    for (const item of batch.items) {
+      if (item._tag !== "Message" || item.kind !== "Reply" || !this.calls.has(item.message.id)) return false
+      const message = item.message
+      if (!Object.hasOwn(message, "return") && !(Object.hasOwn(message, "error") && isErrorBody(message.error))) {
+        return false
+      }
+    }
+    for (const item of batch.items) {
+      const message = (item as Extract<Item, { readonly _tag: "Message" }>).message
+      this.settleReply(this.calls.take(message.id)!, message)
+    }
+    return true
+  }
+
+  /** Settles the call a reply answers, when it runs; or says what is wrong with the reply. */
+  private onReply(message: QmpMessage.JsonObject): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      const call = this.calls.take(message.id)
+      if (call === undefined) {
+        if (this.agent && !Object.hasOwn(message, "id") && Object.hasOwn(message, "error")) {
+          return this.onAgentError(message)
         }
-        if (!settleReply(call, message)) {
-          const why = Object.hasOwn(message, "error") ?
-            explain(QmpMessage.ErrorResponse, message) :
-            "neither \"return\" nor \"error\""
-          calls.settle(
-            call,
-            Exit.fail(
-              new QmpProtocolError({
-                reason: "MalformedReply",
-                detail: `${call.command}: ${why} in ${render(message)}`
-              })
-            )
+        // QEMU answers a line it cannot parse with an error without an id: which command it was cannot
+        // be known, so, as qemu.qmp does, end the connection rather than let every caller time out.
+        if (!Object.hasOwn(message, "id") && Object.hasOwn(message, "error")) {
+          const desc = isErrorBody(message.error) ? `${message.error.class}: ${message.error.desc}` : render(message)
+          const error = new QmpProtocolError({ reason: "ServerParseError", detail: desc })
+          return this.terminate(new QmpDisconnected({ reason: "ProtocolError", detail: error.message }), error)
+        }
+        return this.calls.wasAbandoned(message.id) ?
+          Effect.logDebug("Dropped the late reply of a command that timed out or was interrupted").pipe(
+            Effect.annotateLogs("reply", render(message))
+          ) :
+          Effect.logWarning("Dropped a reply that answers no pending command (unknown id)").pipe(
+            Effect.annotateLogs("reply", render(message))
           )
-        }
-        return Effect.void
-      })
-
-    /**
-     * The agent's error without an id: its answer to the 0xFF of a sync (dropped), or to a command it
-     * could not parse, which is the one pending (the agent runs one at a time).
-     */
-    const onAgentError = (message: QmpMessage.JsonObject): Effect.Effect<void> => {
-      const pending = Array.from(calls.values())
-      if (pending.some((call) => call.command === syncCommand) || pending.length !== 1) {
-        return Effect.logDebug("Dropped the guest agent's error without an id (its answer to a resync)").pipe(
-          Effect.annotateLogs("reply", render(message))
+      }
+      if (!this.settleReply(call, message)) {
+        const why = Object.hasOwn(message, "error") ?
+          explain(QmpMessage.ErrorResponse, message) :
+          "neither \"return\" nor \"error\""
+        this.calls.settle(
+          call,
+          Exit.fail(
+            new QmpProtocolError({
+              reason: "MalformedReply",
+              detail: `${call.command}: ${why} in ${render(message)}`
+            })
+          )
         )
       }
-      const desc = isErrorBody(message.error) ? `${message.error.class}: ${message.error.desc}` : render(message)
-      const call = calls.take(pending[0].id)!
-      calls.settle(call, Exit.fail(new QmpProtocolError({ reason: "ServerParseError", detail: desc })))
       return Effect.void
+    })
+  }
+
+  /**
+   * The agent's error without an id: its answer to the 0xFF of a sync (dropped), or to a command it
+   * could not parse, which is the one pending (the agent runs one at a time).
+   */
+  private onAgentError(message: QmpMessage.JsonObject): Effect.Effect<void> {
+    const pending = Array.from(this.calls.values())
+    if (pending.some((call) => call.command === syncCommand) || pending.length !== 1) {
+      return Effect.logDebug("Dropped the guest agent's error without an id (its answer to a resync)").pipe(
+        Effect.annotateLogs("reply", render(message))
+      )
     }
+    const desc = isErrorBody(message.error) ? `${message.error.class}: ${message.error.desc}` : render(message)
+    const call = this.calls.take(pending[0].id)!
+    this.calls.settle(call, Exit.fail(new QmpProtocolError({ reason: "ServerParseError", detail: desc })))
+    return Effect.void
+  }
 
-    const onItem = (item: Item): Effect.Effect<void> => {
-      switch (item._tag) {
-        case "Message":
-          // The first message of a connection is its greeting, whatever its shape.
-          if (state.awaitingGreeting) return onGreeting(item.message)
-          switch (item.kind) {
-            case "Reply":
-              return onReply(item.message)
-            case "MalformedEvent":
-              return Effect.logWarning("Dropped a malformed event").pipe(
-                Effect.annotateLogs({ detail: explain(QmpMessage.Event, item.message), event: render(item.message) })
-              )
-            case "Other":
-              return Effect.logWarning("Dropped a message of unknown shape").pipe(
-                Effect.annotateLogs("message", render(item.message))
-              )
-          }
-        // falls through: the switch above returns in every case
-        case "Fatal":
-          return terminate(
-            new QmpDisconnected({ reason: "ProtocolError", detail: item.error.message }),
-            item.error,
-            // What the server sent in place of a greeting, named.
-            state.awaitingGreeting && item.seen !== undefined ?
-              new QmpNegotiationError({ reason: "BadGreeting", detail: `it sent ${item.seen}` }) :
-              undefined
-          )
-        case "End":
-          return terminate(item.reason)
-      }
-    }
-
-    /**
-     * Events that came before the greeting are not this session's (seen once in a loaded test run);
-     * the guest agent sends none.
-     */
-    const dropBeforeGreeting = (published: ReadonlyArray<QmpMessage.QmpEvent>): Effect.Effect<void> =>
-      Effect.forEach(published, (event) =>
-        Effect.logWarning(
-          agent
-            ? "Dropped an event from the guest agent, which sends none"
-            : "Dropped an event that came before the greeting"
-        ).pipe(
-          Effect.annotateLogs("event", render(event))
-        ), { discard: true })
-
-    const tap = (batches: ReadonlyArray<Batch>): Effect.Effect<void> =>
-      Effect.forEach(batches, (batch) =>
-        batch.wire === undefined || batch.wire === "" ?
-          Effect.void :
-          Effect.logDebug(`<- ${batch.wire.trimEnd()}`), { discard: true })
-
-    const handleItems = (items: ReadonlyArray<Item>): Effect.Effect<void> =>
-      Effect.gen(function*() {
-        for (const item of items) {
-          yield* onItem(item)
-          if (state.ended !== undefined) return
+  private onItem(item: Item): Effect.Effect<void> {
+    switch (item._tag) {
+      case "Message":
+        // The first message of a connection is its greeting, whatever its shape.
+        if (this.state.awaitingGreeting) return this.onGreeting(item.message)
+        switch (item.kind) {
+          case "Reply":
+            return this.onReply(item.message)
+          case "MalformedEvent":
+            return Effect.logWarning("Dropped a malformed event").pipe(
+              Effect.annotateLogs({ detail: explain(QmpMessage.Event, item.message), event: render(item.message) })
+            )
+          case "Other":
+            return Effect.logWarning("Dropped a message of unknown shape").pipe(
+              Effect.annotateLogs("message", render(item.message))
+            )
         }
-      })
+      // falls through: the switch above returns in every case
+      case "Fatal":
+        return this.terminate(
+          new QmpDisconnected({ reason: "ProtocolError", detail: item.error.message }),
+          item.error,
+          // What the server sent in place of a greeting, named.
+          this.state.awaitingGreeting && item.seen !== undefined ?
+            new QmpNegotiationError({ reason: "BadGreeting", detail: `it sent ${item.seen}` }) :
+            undefined
+        )
+      case "End":
+        return this.terminate(item.reason)
+    }
+  }
 
-    // The processing fiber: the events of the waiting batches first, in one hand-off, then their
-    // other items, in order. Plain functions read the batches, and no Effect captures them, for the
-    // reason above.
-    const processing = Effect.gen(function*() {
+  /**
+   * Events that came before the greeting are not this session's (seen once in a loaded test run);
+   * the guest agent sends none.
+   */
+  private dropBeforeGreeting(published: ReadonlyArray<QmpMessage.QmpEvent>): Effect.Effect<void> {
+    const message = this.agent
+      ? "Dropped an event from the guest agent, which sends none"
+      : "Dropped an event that came before the greeting"
+    return Effect.forEach(
+      published,
+      (event) => Effect.logWarning(message).pipe(Effect.annotateLogs("event", render(event))),
+      { discard: true }
+    )
+  }
+
+  private handleItems(items: ReadonlyArray<Item>): Effect.Effect<void> {
+    return Effect.gen(this, function*() {
+      for (const item of items) {
+        yield* this.onItem(item)
+        if (this.state.ended !== undefined) return
+      }
+    })
+  }
+
+  /**
+   * The processing fiber: the events of the waiting batches first, in one hand-off, then their
+   * other items, in order. Plain functions read the batches, and no Effect captures them, for the
+   * reason above.
+   */
+  get processing(): Effect.Effect<void> {
+    return Effect.gen(this, function*() {
+      const { events, state } = this
       while (state.ended === undefined) {
         // A ring left over from batches taken already costs one empty round.
-        if (waiting.length === 0) yield* doorbell.wait
-        const batches = waiting
+        if (this.waiting.length === 0) yield* this.doorbell.wait
+        const batches = this.waiting
         if (batches.length === 0) continue
-        waiting = []
-        if (tapWire) yield* tap(batches)
+        this.waiting = []
+        if (this.tapWire) yield* tap(batches)
         const published = eventsOf(batches)
         if (published !== undefined) {
           if (state.awaitingGreeting || events === undefined) {
-            yield* dropBeforeGreeting(published)
+            yield* this.dropBeforeGreeting(published)
           } else {
             yield* Effect.zipRight(
               Metric.incrementBy(
-                received ??= InternalMetrics.eventsReceivedAt(label, options.metricTags),
+                this.received ??= InternalMetrics.eventsReceivedAt(this.label, this.options.metricTags),
                 published.length
               ),
               events.publishAll(published)
@@ -451,122 +524,103 @@ export const make = (options: Options): Effect.Effect<Session, never, Scope.Scop
           }
         }
         const items = itemsOf(batches)
-        if (items !== undefined) yield* handleItems(items)
-        reader.processed(batches.length)
+        if (items !== undefined) yield* this.handleItems(items)
+        this.reader.processed(batches.length)
       }
     }).pipe(
       // A defect here is a bug; still, end the session rather than leave calls and listeners waiting.
       Effect.catchAllCause((cause) =>
         Cause.isInterruptedOnly(cause) ? Effect.void : Effect.zipRight(
           Effect.logError("The QMP reader failed; closing the connection", cause),
-          terminate(new QmpDisconnected({ reason: "Lost", detail: `internal error: ${Cause.pretty(cause)}` }))
+          this.terminate(new QmpDisconnected({ reason: "Lost", detail: `internal error: ${Cause.pretty(cause)}` }))
         )
       ),
-      Effect.annotateLogs({ ...annotations, fiber: "process" })
+      Effect.annotateLogs({
+        module: this.agent ? "GuestAgent" : "QmpClient",
+        address: this.label,
+        fiber: "process"
+      })
     )
-    // Run with this fiber's runtime, as `forkScoped` would fork it, but with no parent: a forked
-    // fiber keeps its parent (here the fiber that connects, done once connected) reachable for as
-    // long as it runs itself, a thousand finished fibers for a fleet's thousand connections.
-    const processor = Runtime.runFork(yield* Effect.runtime<never>())(processing)
-    yield* Scope.addFinalizer(
-      yield* Effect.scope,
-      // Not from the fiber itself (it would wait for its own end), as `forkScoped`'s finalizer.
-      Effect.fiberIdWith((id) => Equal.equals(id, processor.id()) ? Effect.void : Fiber.interrupt(processor))
-    )
+  }
 
-    yield* Transport.attach(raw, { onChunk: reader.onChunk, onEnd: (reason) => reader.end(reason) })
-
-    /** The command's line, its id last (in the object's closing brace: one serialization), or why not. */
-    const serialize = (
-      kind: Kind,
-      command: string,
-      args: QmpMessage.JsonObject | undefined,
-      id: string
-    ): string | QmpProtocolError => {
-      try {
-        const json = JSON.stringify(
-          kind === "exec-oob" ? { "exec-oob": command, arguments: args } : { execute: command, arguments: args }
-        )
-        return `${json.slice(0, -1)},"id":${JSON.stringify(id)}}\n`
-      } catch (cause) {
-        return new QmpProtocolError({ reason: "InvalidArguments", detail: `${command}: ${causeMessage(cause)}` })
-      }
+  /**
+   * Opens a call, gives it its deadline and writes its line, in one synchronous block; its reply (or
+   * the end of the connection, or its deadline) resumes the caller.
+   */
+  private start(
+    resume: Call["resume"],
+    kind: Kind,
+    id: string,
+    line: string,
+    command: string,
+    timeout: Duration.Duration | undefined
+  ): void {
+    const ended = this.state.ended
+    if (ended !== undefined) return resume(Exit.fail(ended))
+    const call = this.calls.open(id, command, resume)
+    this.commandsPending.update(1)
+    if (timeout !== undefined && Duration.isFinite(timeout)) call.deadline = this.deadlines.add(timeout, call)
+    if (kind === "sync") {
+      // From here on, everything up to the agent's 0xFF is stale; the 0xFF we send ends whatever
+      // partial input the agent holds (from us, or from a client before us).
+      this.reader.resync()
+      Transport.writeBytes(this.raw, sentinel)
     }
+    call.sent = Transport.write(this.raw, line)
+  }
 
-    /**
-     * Opens a call, gives it its deadline and writes its line, in one synchronous block; its reply (or
-     * the end of the connection, or its deadline) resumes the caller.
-     */
-    const start = (
-      resume: Call["resume"],
-      kind: Kind,
-      id: string,
-      line: string,
-      command: string,
-      timeout: Duration.Duration | undefined
-    ): void => {
-      const ended = state.ended
-      if (ended !== undefined) return resume(Exit.fail(ended))
-      const call = calls.open(id, command, resume)
-      commandsPending.update(1)
-      if (timeout !== undefined && Duration.isFinite(timeout)) call.deadline = deadlines.add(timeout, call)
-      if (kind === "sync") {
-        // From here on, everything up to the agent's 0xFF is stale; the 0xFF we send ends whatever
-        // partial input the agent holds (from us, or from a client before us).
-        reader.resync()
-        Transport.writeBytes(raw, sentinel)
-      }
-      call.sent = Transport.write(raw, line)
-    }
-
-    /**
-     * A command's exchange is one `Effect.async`, with no canceller: a caller interrupted meanwhile
-     * leaves the call to its reply or its deadline, which then resume nobody (a canceller costs more
-     * allocation than the rest of the call).
-     */
-    const call = (
-      kind: Kind,
-      command: string,
-      args: QmpMessage.JsonObject | undefined,
-      timeout: Duration.Duration | undefined
-    ): Effect.Effect<unknown, ExecuteError> => {
-      if (!tapWire) {
-        return Effect.async<unknown, ExecuteError>((resume) => {
-          const id = calls.nextId()
-          const line = serialize(kind, command, args, id)
-          if (typeof line !== "string") return resume(Exit.fail(line))
-          start(resume, kind, id, line, command, timeout)
-        })
-      }
-      // With the wire tap, the line is logged from the caller's fiber before it is written.
-      return Effect.suspend(() => {
-        const id = calls.nextId()
+  /**
+   * A command's exchange is one `Effect.async`, with no canceller: a caller interrupted meanwhile
+   * leaves the call to its reply or its deadline, which then resume nobody (a canceller costs more
+   * allocation than the rest of the call).
+   */
+  call(
+    kind: Kind,
+    command: string,
+    args: QmpMessage.JsonObject | undefined,
+    timeout: Duration.Duration | undefined
+  ): Effect.Effect<unknown, ExecuteError> {
+    if (!this.tapWire) {
+      return Effect.async<unknown, ExecuteError>((resume) => {
+        const id = this.calls.nextId()
         const line = serialize(kind, command, args, id)
-        if (typeof line !== "string") return Effect.fail(line)
-        return Effect.zipRight(
-          Effect.logDebug(`-> ${line.trimEnd()}`),
-          Effect.async<unknown, ExecuteError>((resume) => start(resume, kind, id, line, command, timeout))
-        )
+        if (typeof line !== "string") return resume(Exit.fail(line))
+        this.start(resume, kind, id, line, command, timeout)
       })
     }
+    // With the wire tap, the line is logged from the caller's fiber before it is written.
+    return Effect.suspend(() => {
+      const id = this.calls.nextId()
+      const line = serialize(kind, command, args, id)
+      if (typeof line !== "string") return Effect.fail(line)
+      return Effect.zipRight(
+        Effect.logDebug(`-> ${line.trimEnd()}`),
+        Effect.async<unknown, ExecuteError>((resume) => this.start(resume, kind, id, line, command, timeout))
+      )
+    })
+  }
+}
 
-    const abort = (reason: QmpDisconnected): Effect.Effect<void> =>
-      Effect.suspend(() => {
-        if (state.ended === undefined) reader.end(reason)
-        return Effect.asVoid(state.closed)
-      })
+/** Logs the text of each batch read (the debug wire tap). */
+const tap = (batches: ReadonlyArray<Batch>): Effect.Effect<void> =>
+  Effect.forEach(batches, (batch) =>
+    batch.wire === undefined || batch.wire === "" ?
+      Effect.void :
+      Effect.logDebug(`<- ${batch.wire.trimEnd()}`), { discard: true })
 
-    const disconnect: Effect.Effect<void> = Effect.suspend(() => abort(new QmpDisconnected({ reason: "Disconnected" })))
-
-    // Closing the scope disconnects: pending calls fail and listeners end before the fibers stop.
-    yield* Effect.addFinalizer(() => Effect.ignore(Effect.timeout(disconnect, Duration.seconds(10))))
-
-    return {
-      greeting: Deferred.await(greeting),
-      call,
-      establish: state.run,
-      disconnect,
-      abort,
-      state
-    }
-  })
+/** The command's line, its id last (in the object's closing brace: one serialization), or why not. */
+const serialize = (
+  kind: Kind,
+  command: string,
+  args: QmpMessage.JsonObject | undefined,
+  id: string
+): string | QmpProtocolError => {
+  try {
+    const json = JSON.stringify(
+      kind === "exec-oob" ? { "exec-oob": command, arguments: args } : { execute: command, arguments: args }
+    )
+    return `${json.slice(0, -1)},"id":${JSON.stringify(id)}}\n`
+  } catch (cause) {
+    return new QmpProtocolError({ reason: "InvalidArguments", detail: `${command}: ${causeMessage(cause)}` })
+  }
+}

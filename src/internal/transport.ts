@@ -88,10 +88,10 @@ export const acquireReleaseSync = <A>(
 
 /** What a connection does with its socket's events. @internal */
 export interface Handlers {
-  /** A chunk was read. */
+  /** A chunk was read: a function of its own, the socket's `data` listener. */
   readonly onChunk: (chunk: Buffer) => void
   /** The socket ended: the peer closed it (`Closed`) or it failed (`Lost`). Called once. */
-  readonly onEnd: (reason: QmpDisconnected) => void
+  end(reason: QmpDisconnected): void
 }
 
 /**
@@ -101,38 +101,47 @@ export interface Handlers {
  * @internal
  */
 export const attach = (socket: Net.Socket, handlers: Handlers): Effect.Effect<void, never, Scope.Scope> =>
-  acquireReleaseSync(
-    () => {
-      let ended = false
-      const end = (reason: QmpDisconnected) => {
-        if (ended) return
-        ended = true
-        handlers.onEnd(reason)
-      }
-      const onEnd = () => end(new QmpDisconnected({ reason: "Closed" }))
-      const onError = (error: Error) => end(new QmpDisconnected({ reason: "Lost", detail: error.message }))
-      const onClose = (hadError: boolean) =>
-        end(
-          hadError
-            ? new QmpDisconnected({ reason: "Lost", detail: "the socket closed after an error" })
-            : new QmpDisconnected({ reason: "Closed" })
-        )
-      socket.on("data", handlers.onChunk)
-      socket.on("end", onEnd)
-      socket.on("error", onError)
-      socket.on("close", onClose)
-      if (socket.destroyed) {
-        end(new QmpDisconnected({ reason: "Lost", detail: "the socket closed before reading started" }))
-      }
-      return () => {
-        socket.off("data", handlers.onChunk)
-        socket.off("end", onEnd)
-        socket.off("error", onError)
-        socket.off("close", onClose)
-      }
-    },
-    (detach) => detach()
-  )
+  acquireReleaseSync(() => new Attachment(socket, handlers), (attachment) => attachment.detach())
+
+/** The socket's listeners, and whether the end was handed on. */
+class Attachment {
+  private ended = false
+
+  constructor(private readonly socket: Net.Socket, private readonly handlers: Handlers) {
+    socket.on("data", handlers.onChunk)
+    socket.on("end", this.onEnd)
+    socket.on("error", this.onError)
+    socket.on("close", this.onClose)
+    if (socket.destroyed) {
+      this.end(new QmpDisconnected({ reason: "Lost", detail: "the socket closed before reading started" }))
+    }
+  }
+
+  private end(reason: QmpDisconnected): void {
+    if (this.ended) return
+    this.ended = true
+    this.handlers.end(reason)
+  }
+
+  private readonly onEnd = (): void => this.end(new QmpDisconnected({ reason: "Closed" }))
+
+  private readonly onError = (error: Error): void =>
+    this.end(new QmpDisconnected({ reason: "Lost", detail: error.message }))
+
+  private readonly onClose = (hadError: boolean): void =>
+    this.end(
+      hadError
+        ? new QmpDisconnected({ reason: "Lost", detail: "the socket closed after an error" })
+        : new QmpDisconnected({ reason: "Closed" })
+    )
+
+  detach(): void {
+    this.socket.off("data", this.handlers.onChunk)
+    this.socket.off("end", this.onEnd)
+    this.socket.off("error", this.onError)
+    this.socket.off("close", this.onClose)
+  }
+}
 
 /**
  * Writes a line, at once (Node buffers it if the kernel's buffer is full). `false` if the socket is
