@@ -418,20 +418,22 @@ export const make = (
   address: QmpAddress,
   options: Options = {}
 ): Effect.Effect<Service, QmpConnectError | QmpNegotiationError, Scope.Scope | QmpEvents.QmpEvents> =>
-  makeWith(address, options, undefined)
+  Effect.flatMap(QmpEvents.QmpEvents, (events) => makeWith(address, options, events, undefined))
 
 /**
- * `make`, with `onEnd` run once the connection, once established, has ended (after its pending
- * calls were settled, and its listeners ended if it ends them), in the fiber that ended it. A fleet
- * reconnects so, without a fiber of its own waiting on each connection's `closed`.
+ * `make`, feeding `events` (a registry, or a fleet's VM, which announces its gaps before the events
+ * of a restored connection), with `onEnd` run once the connection, once established, has ended
+ * (after its pending calls were settled, and its listeners ended if it ends them), in the fiber that
+ * ended it. A fleet reconnects so, without a fiber of its own waiting on each connection's `closed`.
  *
  * @internal
  */
 export const makeWith = (
   address: QmpAddress,
   options: Options,
+  events: Session.EventSink,
   onEnd: ((reason: QmpDisconnected) => Effect.Effect<void>) | undefined
-): Effect.Effect<Service, QmpConnectError | QmpNegotiationError, Scope.Scope | QmpEvents.QmpEvents> =>
+): Effect.Effect<Service, QmpConnectError | QmpNegotiationError, Scope.Scope> =>
   Effect.gen(function*() {
     const maxMessageBytes = options.maxMessageBytes ?? defaultMaxMessageBytes
     if (!Number.isSafeInteger(maxMessageBytes) || maxMessageBytes <= 0) {
@@ -445,7 +447,6 @@ export const makeWith = (
       Object.entries(options.commandTimeouts ?? {}).map(([command, timeout]) => [command, Duration.decode(timeout)])
     )
     const metricTags = Object.entries(options.metricTags ?? {}).map(([tag, value]) => MetricLabel.make(tag, value))
-    const events = yield* QmpEvents.QmpEvents
 
     // The connection lives in a scope of its own, closed at once if connecting fails, so that a
     // failed attempt does not hold the socket (QEMU's only client slot) until the caller's scope ends.

@@ -21,7 +21,7 @@ import * as Fiber from "effect/Fiber"
 import * as Layer from "effect/Layer"
 import * as Ref from "effect/Ref"
 import * as Runtime from "effect/Runtime"
-import type * as Scope from "effect/Scope"
+import * as Scope from "effect/Scope"
 import * as Stream from "effect/Stream"
 import type { EventFilter } from "./EventFilter.js"
 import * as EventListener from "./EventListener.js"
@@ -203,7 +203,7 @@ export interface Registry {
    * fiber: of two fibers racing to publish one pending gap, the one that takes it has it in line
    * before anything the other publishes next.
    */
-  readonly publishGap: (take: () => QmpEvent | undefined) => Effect.Effect<void>
+  publishGap(take: () => QmpEvent | undefined): Effect.Effect<void>
 }
 
 /**
@@ -240,116 +240,183 @@ export const makeRegistry = (options: RegistryOptions): Effect.Effect<Registry, 
       ...options.defaultListener,
       gaps: true
     })
-    const registry = yield* Ref.make(Dispatch.emptyRegistry(events))
-    const inbox = new Dispatch.Inbox()
-    const tap = options.tap
-    // Set once the dispatch fiber is gone: requests are then carried out by their caller.
-    let closed = false
-    // The dispatch fiber starts with the first request, with the services and fiber refs of the
-    // registry's maker (as if forked here): a registry that is never used, as most of a fleet's idle
-    // VMs' are, holds no fiber.
-    const fork = Runtime.runFork(yield* Effect.runtime<never>())
-    const loop = Dispatch.run(registry, inbox, tap).pipe(
-      Effect.annotateLogs({ module: "QmpEvents", fiber: "dispatch" })
+    const registry = new RegistryService(
+      events,
+      yield* Ref.make(Dispatch.emptyRegistry(events)),
+      options.tap,
+      // The dispatch fiber starts with the first request, with the services and fiber refs of the
+      // registry's maker (as if forked here): a registry that is never used, as most of a fleet's
+      // idle VMs' are, holds no fiber.
+      Runtime.runFork(yield* Effect.runtime<never>())
     )
-    let dispatcher: Fiber.RuntimeFiber<never> | undefined
     // When the registry's scope closes, listeners still held elsewhere must not wait forever: stop
     // the dispatch fiber, carry out what it left in the inbox, and end every listener.
-    yield* Effect.addFinalizer(() =>
-      Effect.suspend(() => dispatcher === undefined ? Effect.void : Fiber.interrupt(dispatcher)).pipe(
-        Effect.zipRight(Effect.sync(() => {
-          closed = true
-          return inbox.takeAll()
-        })),
-        Effect.flatMap((requests) => Effect.forEach(requests, (request) => Dispatch.handle(registry, request, tap))),
-        Effect.zipRight(Dispatch.handle(registry, { _tag: "End", reason: registryClosed(), done: () => {} }))
-      )
-    )
-
-    // Hands a request to the dispatch fiber and waits until it has been carried out. A sender that is
-    // interrupted while it waits leaves its request to be carried out all the same.
-    // `request` may make no request (`undefined`): the sender then returns at once.
-    const send = <E>(request: (done: Dispatch.Done<E>) => Dispatch.Request | undefined): Effect.Effect<void, E> =>
-      Effect.async<void, E>((resume) => {
-        // Checked and enqueued in one synchronous step: the finalizer cannot close the inbox in between
-        // and leave this request where nobody takes it.
-        if (!closed) {
-          const req = request(resume)
-          if (req === undefined) return resume(Exit.void)
-          inbox.offer(req)
-          if (dispatcher === undefined) dispatcher = fork(loop)
-          return
-        }
-        let result: Exit.Exit<void, E> = Exit.void
-        const req = request((exit) => {
-          result = exit
-        })
-        if (req === undefined) return resume(Exit.void)
-        resume(Effect.zipRight(Dispatch.handle(registry, req, tap), Effect.suspend(() => result)))
-      })
-
-    const registerAll = (listeners: ReadonlyArray<EventListener.EventListener<any>>) =>
-      send<ListenerError>((done) => ({ _tag: "Register", listeners, done }))
-
-    const remove = (listener: EventListener.EventListener<any>) =>
-      send<ListenerError>((done) => ({ _tag: "Remove", listener, done }))
-
-    const listen = (...listeners: ReadonlyArray<EventListener.EventListener<any>>) =>
-      Effect.acquireRelease(
-        registerAll(listeners),
-        () => Effect.forEach(listeners, (listener) => Effect.ignore(remove(listener)), { discard: true })
-      )
-
-    /** A listener made with `module`'s types (`undefined`: untyped), active for the current scope. */
-    const listenerWith = (module: (() => Promise<Generated<any, any>>) | undefined) =>
-    (
-      names?: EventListener.EventNames,
-      filter?: EventFilter<any>,
-      options: EventListener.UntypedOptions = {}
-    ): Effect.Effect<EventListener.EventListener<any>, never, Scope.Scope> =>
-      Effect.flatMap(
-        EventListener.makeWith({ ...options, names, filter }, module),
-        (listener) => Effect.as(Effect.orDie(listen(listener)), listener)
-      )
-
-    const subscribeWith =
-      (module: (() => Promise<Generated<any, any>>) | undefined) =>
-      (names?: EventListener.EventNames, filter?: EventFilter<any>, options?: EventListener.UntypedOptions) =>
-        Stream.unwrapScoped(Effect.map(listenerWith(module)(names, filter, options), (listener) => listener.stream))
-
-    const publishAll = (batch: Iterable<QmpEvent>): Effect.Effect<void> => {
-      const events = Array.isArray(batch) ? batch as ReadonlyArray<QmpEvent> : Array.from(batch)
-      return events.length === 0 ? Effect.void : send<never>((done) => ({ _tag: "Publish", events, done }))
-    }
-
-    const service = QmpEvents.of(
-      <Service & { readonly [RetypeId]: Retype }> {
-        events,
-        register: (listener) => registerAll([listener]),
-        remove,
-        listen,
-        listener: listenerWith(loadDefaultModule) as Service["listener"],
-        listenerUnknown: listenerWith(undefined),
-        subscribe: subscribeWith(loadDefaultModule) as Service["subscribe"],
-        subscribeUnknown: subscribeWith(undefined),
-        [RetypeId]: (module: Generated<any, any>) => ({
-          listener: listenerWith(() => Promise.resolve(module)),
-          subscribe: subscribeWith(() => Promise.resolve(module))
-        }),
-        publish: (event) => publishAll([event]),
-        publishAll,
-        end: (reason) => send<never>((done) => ({ _tag: "End", reason, done }))
-      }
-    )
-    return {
-      service,
-      publishGap: (take: () => QmpEvent | undefined) =>
-        send<never>((done) => {
-          const event = take()
-          return event === undefined ? undefined : { _tag: "Gap", event, done }
-        })
-    }
+    // (`Scope.addFinalizer`, not `Effect.addFinalizer`, which keeps a copy of this fiber's refs.)
+    yield* Scope.addFinalizer(yield* Effect.scope, Effect.suspend(() => registry.close()))
+    return registry
   })
+
+/**
+ * A registry: the service's functions are its own (they can be passed on, as any service's), the
+ * rest is shared by every registry (a fleet holds one per VM).
+ */
+class RegistryService implements Registry {
+  private readonly inbox = new Dispatch.Inbox()
+  /** Set once the dispatch fiber is gone: requests are then carried out by their caller. */
+  private closed = false
+  private dispatcher: Fiber.RuntimeFiber<never> | undefined = undefined
+
+  constructor(
+    readonly events: EventListener.EventListener,
+    private readonly registry: Ref.Ref<Dispatch.Registry>,
+    private readonly tap: Dispatch.Tap | undefined,
+    private readonly fork: (effect: Effect.Effect<never>) => Fiber.RuntimeFiber<never>
+  ) {}
+
+  readonly register = (listener: EventListener.EventListener<any>): Effect.Effect<void, ListenerError> =>
+    this.registerAll([listener])
+
+  readonly remove = (listener: EventListener.EventListener<any>): Effect.Effect<void, ListenerError> =>
+    this.send<ListenerError>((done) => ({ _tag: "Remove", listener, done }))
+
+  readonly listen = (
+    ...listeners: ReadonlyArray<EventListener.EventListener<any>>
+  ): Effect.Effect<void, ListenerError, Scope.Scope> =>
+    Effect.acquireRelease(
+      this.registerAll(listeners),
+      () => Effect.forEach(listeners, (listener) => Effect.ignore(this.remove(listener)), { discard: true })
+    )
+
+  readonly listener = (
+    names?: EventListener.EventNames,
+    filter?: EventFilter<any>,
+    options?: EventListener.UntypedOptions
+  ) => this.listenerWith(loadDefaultModule, names, filter, options)
+
+  readonly listenerUnknown = (
+    names?: EventListener.EventNames,
+    filter?: EventFilter<any>,
+    options?: EventListener.UntypedOptions
+  ) => this.listenerWith(undefined, names, filter, options)
+
+  readonly subscribe = (
+    names?: EventListener.EventNames,
+    filter?: EventFilter<any>,
+    options?: EventListener.UntypedOptions
+  ) => this.subscribeWith(loadDefaultModule, names, filter, options)
+
+  readonly subscribeUnknown = (
+    names?: EventListener.EventNames,
+    filter?: EventFilter<any>,
+    options?: EventListener.UntypedOptions
+  ) => this.subscribeWith(undefined, names, filter, options)
+
+  readonly [RetypeId] = (module: Generated<any, any>) => {
+    const load = () => Promise.resolve(module)
+    return {
+      listener: (names?: EventListener.EventNames, filter?: EventFilter<any>, options?: EventListener.UntypedOptions) =>
+        this.listenerWith(load, names, filter, options),
+      subscribe: (
+        names?: EventListener.EventNames,
+        filter?: EventFilter<any>,
+        options?: EventListener.UntypedOptions
+      ) => this.subscribeWith(load, names, filter, options)
+    } as Pick<Service<any>, "listener" | "subscribe">
+  }
+
+  readonly publish = (event: QmpEvent): Effect.Effect<void> => this.publishAll([event])
+
+  readonly publishAll = (batch: Iterable<QmpEvent>): Effect.Effect<void> => {
+    const events = Array.isArray(batch) ? batch as ReadonlyArray<QmpEvent> : Array.from(batch)
+    return events.length === 0 ? Effect.void : this.send<never>((done) => ({ _tag: "Publish", events, done }))
+  }
+
+  readonly end = (reason: QmpDisconnected): Effect.Effect<void> =>
+    this.send<never>((done) => ({ _tag: "End", reason, done }))
+
+  get service(): Service {
+    return this as unknown as Service
+  }
+
+  publishGap(take: () => QmpEvent | undefined): Effect.Effect<void> {
+    return this.send<never>((done) => {
+      const event = take()
+      return event === undefined ? undefined : { _tag: "Gap", event, done }
+    })
+  }
+
+  private registerAll(listeners: ReadonlyArray<EventListener.EventListener<any>>): Effect.Effect<void, ListenerError> {
+    return this.send<ListenerError>((done) => ({ _tag: "Register", listeners, done }))
+  }
+
+  /** A listener made with `module`'s types (`undefined`: untyped), active for the current scope. */
+  private listenerWith(
+    module: (() => Promise<Generated<any, any>>) | undefined,
+    names: EventListener.EventNames | undefined,
+    filter: EventFilter<any> | undefined,
+    options: EventListener.UntypedOptions = {}
+  ): Effect.Effect<EventListener.EventListener<any>, never, Scope.Scope> {
+    return Effect.flatMap(
+      EventListener.makeWith({ ...options, names, filter }, module),
+      (listener) => Effect.as(Effect.orDie(this.listen(listener)), listener)
+    )
+  }
+
+  private subscribeWith(
+    module: (() => Promise<Generated<any, any>>) | undefined,
+    names: EventListener.EventNames | undefined,
+    filter: EventFilter<any> | undefined,
+    options: EventListener.UntypedOptions | undefined
+  ): Stream.Stream<any, ListenerClosed> {
+    return Stream.unwrapScoped(
+      Effect.map(this.listenerWith(module, names, filter, options), (listener) => listener.stream)
+    )
+  }
+
+  /**
+   * Hands a request to the dispatch fiber and waits until it has been carried out. A sender that is
+   * interrupted while it waits leaves its request to be carried out all the same. `request` may make
+   * no request (`undefined`): the sender then returns at once.
+   */
+  private send<E>(request: (done: Dispatch.Done<E>) => Dispatch.Request | undefined): Effect.Effect<void, E> {
+    return Effect.async<void, E>((resume) => {
+      // Checked and enqueued in one synchronous step: the finalizer cannot close the inbox in between
+      // and leave this request where nobody takes it.
+      if (!this.closed) {
+        const req = request(resume)
+        if (req === undefined) return resume(Exit.void)
+        this.inbox.offer(req)
+        if (this.dispatcher === undefined) {
+          this.dispatcher = this.fork(
+            Dispatch.run(this.registry, this.inbox, this.tap).pipe(
+              Effect.annotateLogs({ module: "QmpEvents", fiber: "dispatch" })
+            )
+          )
+        }
+        return
+      }
+      let result: Exit.Exit<void, E> = Exit.void
+      const req = request((exit) => {
+        result = exit
+      })
+      if (req === undefined) return resume(Exit.void)
+      resume(Effect.zipRight(Dispatch.handle(this.registry, req, this.tap), Effect.suspend(() => result)))
+    })
+  }
+
+  /** The registry's scope closed. */
+  close(): Effect.Effect<void> {
+    const { registry, tap } = this
+    return Effect.suspend(() => this.dispatcher === undefined ? Effect.void : Fiber.interrupt(this.dispatcher)).pipe(
+      Effect.zipRight(Effect.sync(() => {
+        this.closed = true
+        return this.inbox.takeAll()
+      })),
+      Effect.flatMap((requests) => Effect.forEach(requests, (request) => Dispatch.handle(registry, request, tap))),
+      Effect.zipRight(Dispatch.handle(registry, { _tag: "End", reason: registryClosed(), done: () => {} }))
+    )
+  }
+}
 
 /**
  * The registry as a layer: its dispatch fiber lives as long as the layer.

@@ -62,12 +62,13 @@ import { render } from "./internal/describe.js"
 import { FanIn } from "./internal/fanIn.js"
 import type { FleetEvent } from "./internal/fanIn.js"
 import * as Member from "./internal/fleetMember.js"
+import type { EventSink } from "./internal/session.js"
 import type { Runstate } from "./internal/vmRunstate.js"
 import { QmpAddress } from "./QmpAddress.js"
 import * as QmpClient from "./QmpClient.js"
 import type { QmpDisconnected } from "./QmpError.js"
 import { QmpResolveError } from "./QmpError.js"
-import * as QmpEvents from "./QmpEvents.js"
+import type * as QmpEvents from "./QmpEvents.js"
 
 export type {
   /**
@@ -322,40 +323,37 @@ export const make = <R = never>(options: Options<R>): Effect.Effect<Service, nev
         )
       )
 
-    const connect =
-      (vm: string) => (feed: QmpEvents.Service, onEnd: (reason: QmpDisconnected) => Effect.Effect<void>) =>
-        Effect.flatMap(
-          resolve(vm),
-          (address) =>
-            QmpClient.makeWith(address, clientOptions(vm), onEnd).pipe(
-              Effect.provideService(QmpEvents.QmpEvents, feed)
-            )
-        )
+    const connect = (
+      vm: string,
+      events: EventSink,
+      onEnd: (reason: QmpDisconnected) => Effect.Effect<void>
+    ): Effect.Effect<QmpClient.Service, Member.ConnectError, Scope.Scope> =>
+      Effect.flatMap(resolve(vm), (address) => QmpClient.makeWith(address, clientOptions(vm), events, onEnd))
 
     // The generation of each VM's key. A VM that is gone while the map still holds it (its first
     // connection failed, reconnecting gave up, `disconnect`) moves to a new key at once, so that its
     // next use connects afresh while the users of the old one let go of it.
     const generations = new Map<string, number>()
 
+    const settings: Member.Settings = {
+      connect,
+      reconnect,
+      ping,
+      defaultListener: listenerOptions,
+      tap: (vm, events) => fanIn.push(vm, events),
+      onGone: (vm, generation) =>
+        Effect.suspend(() => {
+          if ((generations.get(vm) ?? 0) === generation) generations.set(vm, generation + 1)
+          // Forked in the fleet's scope: invalidating closes the member's scope when nobody holds
+          // it, which would interrupt the member's own fiber that asks for it.
+          return Effect.asVoid(Effect.forkIn(RcMap.invalidate(members, keyOf(generation, vm)), fleetScope))
+        })
+    }
+
     const members: RcMap.RcMap<string, Member.Member> = yield* RcMap.make({
       lookup: (key: string) => {
         const split = key.indexOf(":")
-        const generation = Number(key.slice(0, split))
-        const vm = key.slice(split + 1)
-        return Member.make({
-          vm,
-          connect: connect(vm),
-          reconnect,
-          ping,
-          defaultListener: listenerOptions,
-          tap: (events) => fanIn.push(vm, events),
-          onGone: Effect.suspend(() => {
-            if ((generations.get(vm) ?? 0) === generation) generations.set(vm, generation + 1)
-            // Forked in the fleet's scope: invalidating closes the member's scope when nobody holds
-            // it, which would interrupt the member's own fiber that asks for it.
-            return Effect.asVoid(Effect.forkIn(RcMap.invalidate(members, key), fleetScope))
-          })
-        })
+        return Member.make(settings, key.slice(split + 1), Number(key.slice(0, split)))
       },
       idleTimeToLive
     })

@@ -66,7 +66,9 @@ export type Request =
  *
  * @internal
  */
-export type Tap = (events: ReadonlyArray<QmpEvent>) => void
+export interface Tap {
+  delivered(events: ReadonlyArray<QmpEvent>): void
+}
 
 /**
  * The registry. Immutable: a change builds a new one (registration is rare, dispatch is hot).
@@ -287,7 +289,7 @@ export const handle = (registry: Ref.Ref<Registry>, request: Request, tap?: Tap)
       return Effect.flatMap(Ref.get(registry), (current) => {
         // Once ended, no more events are delivered: listeners have their end marker already.
         const report = current.ended === undefined ? deliverBatch(current, request.events) : undefined
-        if (report !== undefined && tap !== undefined) tap(request.events)
+        if (report !== undefined && tap !== undefined) tap.delivered(request.events)
         request.done(Exit.void)
         const drops = reportDrops(current)
         const logs = report === undefined ? undefined : logReport(report)
@@ -312,7 +314,7 @@ export const handle = (registry: Ref.Ref<Registry>, request: Request, tap?: Tap)
       return Effect.flatMap(Ref.get(registry), (current) => {
         if (current.ended === undefined) {
           deliverGap(current, request.event)
-          if (tap !== undefined) tap([request.event])
+          if (tap !== undefined) tap.delivered([request.event])
         }
         request.done(Exit.void)
         return reportDrops(current) ?? Effect.void
@@ -344,7 +346,9 @@ export class Inbox {
   }
 
   /** Waits until a request is there (a ring left over from requests taken already costs one empty round). */
-  readonly wait: Effect.Effect<void> = Effect.suspend(() => this.requests.length > 0 ? Effect.void : this.doorbell.wait)
+  get wait(): Effect.Effect<void> {
+    return Effect.suspend(() => this.requests.length > 0 ? Effect.void : this.doorbell.wait)
+  }
 }
 
 /**

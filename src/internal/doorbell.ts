@@ -30,13 +30,18 @@ export class Doorbell {
     waiter(Effect.void)
   }
 
-  // `Effect.async` makes an `AbortController` for a callback that takes a second parameter: one only.
-  readonly wait: Effect.Effect<void> = Effect.async<void>((resume) => {
-    if (this.rung) {
-      this.rung = false
-      resume(Effect.void)
-      return
-    }
-    this.waiter = resume
-  })
+  private waitEffect: Effect.Effect<void> | undefined = undefined
+
+  /** Made once, with the first wait: a doorbell nobody waits on (an idle registry's) holds none. */
+  get wait(): Effect.Effect<void> {
+    // `Effect.async` makes an `AbortController` for a callback that takes a second parameter: one only.
+    return this.waitEffect ??= Effect.async<void>((resume) => {
+      if (this.rung) {
+        this.rung = false
+        resume(Effect.void)
+        return
+      }
+      this.waiter = resume
+    })
+  }
 }

@@ -44,8 +44,10 @@ import { QmpDisconnected } from "../QmpError.js"
 import * as QmpEvents from "../QmpEvents.js"
 import type { Greeting, QmpEvent } from "../QmpMessage.js"
 import { causeMessage } from "./describe.js"
+import type * as Dispatch from "./dispatch.js"
 import { makeGapEvent } from "./gap.js"
 import * as InternalMetrics from "./metrics.js"
+import type { EventSink } from "./session.js"
 import { TypedClient } from "./typedClient.js"
 import { Runstate, toClientRunstate } from "./vmRunstate.js"
 import { Watched } from "./watched.js"
@@ -64,25 +66,30 @@ export interface Ping {
   readonly timeout: Duration.Duration
 }
 
-/** @internal */
-export interface MemberOptions {
-  readonly vm: string
+/**
+ * What every member of a fleet shares: one object for the fleet, where a VM's own is only its name
+ * and generation.
+ *
+ * @internal
+ */
+export interface Settings {
   /**
-   * Resolves the VM's address and connects, feeding `feed`, in the current scope; `onEnd` runs when
-   * that connection, once established, has ended.
+   * Resolves the VM's address and connects, feeding `events`, in the current scope; `onEnd` runs
+   * when that connection, once established, has ended.
    */
   readonly connect: (
-    feed: QmpEvents.Service,
+    vm: string,
+    events: EventSink,
     onEnd: (reason: QmpDisconnected) => Effect.Effect<void>
   ) => Effect.Effect<QmpClient.Service, ConnectError, Scope.Scope>
   /** When to try again after a failed reconnect attempt (its input: the attempt's error). */
   readonly reconnect: Schedule.Schedule<unknown, ConnectError>
   readonly ping: Ping | undefined
   readonly defaultListener: EventListener.QueueOptions
-  /** Sees each batch the registry delivered (the fleet's `all`). */
-  readonly tap: (events: ReadonlyArray<QmpEvent>) => void
-  /** The VM is gone while the fleet still holds it: the next use must start afresh. */
-  readonly onGone: Effect.Effect<void>
+  /** Sees each batch a VM's registry delivered (the fleet's `all`). */
+  readonly tap: (vm: string, events: ReadonlyArray<QmpEvent>) => void
+  /** The VM (of this generation) is gone while the fleet still holds it: the next use must start afresh. */
+  readonly onGone: (vm: string, generation: number) => Effect.Effect<void>
 }
 
 interface Connection {
@@ -112,17 +119,19 @@ const gaveUp = (lost: QmpDisconnected, failures: number, last: ConnectError): Qm
  *
  * @internal
  */
-export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope.Scope> =>
+export const make = (settings: Settings, vm: string, generation: number): Effect.Effect<Member, never, Scope.Scope> =>
   Effect.gen(function*() {
     const member = new Member(
-      options,
+      settings,
+      vm,
+      generation,
       yield* Effect.clock,
-      yield* QmpEvents.makeRegistry({ defaultListener: options.defaultListener, tap: options.tap }),
       // Connections live in a scope of their own, so that letting go of the VM stops the supervisor
       // before any connection closes (a connection that ends would otherwise be reconnected).
       yield* Scope.make(),
       yield* Effect.scope
     )
+    member.registry = yield* QmpEvents.makeRegistry({ defaultListener: settings.defaultListener, tap: member })
     yield* member.start
     // Letting go of the VM (its last user released it and its idle time passed, or the fleet closed).
     // Not `Effect.addFinalizer`, which would keep this fiber's refs as long as the VM is held.
@@ -144,14 +153,13 @@ export const make = (options: MemberOptions): Effect.Effect<Member, never, Scope
  *
  * @internal
  */
-export class Member {
-  readonly vm: string
-  /** The registry, which outlives the VM's connections. */
-  readonly events: QmpEvents.Service
+export class Member implements EventSink, Dispatch.Tap {
   /** The VM's runstate and its changes. */
   readonly runstate: Watched<Runstate> = new Watched<Runstate>(Runstate.Connecting())
   /** The handle users get: the same across reconnects. */
   readonly client: QmpClient.Service = new FleetClient(this) as unknown as QmpClient.Service
+  /** Its registry, which outlives its connections: set by `make`, before the first connection. */
+  registry: QmpEvents.Registry = undefined!
   private readonly first = Deferred.unsafeMake<QmpClient.Service, ConnectError>(FiberId.none)
   // Why the VM is gone, once it is (a Deferred, not a Stream of the state: cheap to hold per VM).
   readonly goneReason = Deferred.unsafeMake<QmpDisconnected>(FiberId.none)
@@ -171,32 +179,38 @@ export class Member {
   private connecting: Fiber.RuntimeFiber<unknown> | undefined = undefined
   /** Set when the VM is let go of: a connection that ends then is not reconnected. */
   private stopping = false
-  /**
-   * What a connection feeds: the registry, with a pending gap announced before the new connection's
-   * first events (QEMU sends none before negotiation, so they come from a connection that has been
-   * restored).
-   */
-  private readonly feed: QmpEvents.Service
 
   constructor(
-    private readonly options: MemberOptions,
+    private readonly settings: Settings,
+    readonly vm: string,
+    private readonly generation: number,
     private readonly clock: Clock.Clock,
-    private readonly registry: QmpEvents.Registry,
     private readonly connections: Scope.CloseableScope,
     readonly scope: Scope.Scope
-  ) {
-    this.vm = options.vm
-    this.events = registry.service
-    const service = registry.service
-    const feed: QmpEvents.Service = {
-      ...service,
-      publishAll: (events) =>
-        this.pendingGap === undefined ?
-          service.publishAll(events) :
-          Effect.zipRight(this.announceGap, service.publishAll(events)),
-      publish: (event) => feed.publishAll([event])
-    }
-    this.feed = feed
+  ) {}
+
+  /** The registry, which outlives the VM's connections. */
+  get events(): QmpEvents.Service {
+    return this.registry.service
+  }
+
+  // What a connection feeds: the registry, with a pending gap announced before the new connection's
+  // first events (QEMU sends none before negotiation, so they come from a connection that has been
+  // restored).
+
+  publishAll(events: Iterable<QmpEvent>): Effect.Effect<void> {
+    return this.pendingGap === undefined ?
+      this.registry.service.publishAll(events) :
+      Effect.zipRight(this.announceGap, this.registry.service.publishAll(events))
+  }
+
+  end(reason: QmpDisconnected): Effect.Effect<void> {
+    return this.registry.service.end(reason)
+  }
+
+  /** The registry delivered a batch: on to the fleet's `all`. */
+  delivered(events: ReadonlyArray<QmpEvent>): void {
+    this.settings.tap(this.vm, events)
   }
 
   /** The client, once the first connection is made; or why it could not be. */
@@ -227,7 +241,7 @@ export class Member {
       const scope = yield* Scope.fork(this.connections, ExecutionStrategy.sequential)
       // Each connection says when it has ended; only the installed one is reconnected.
       const connection: { client: QmpClient.Service; scope: Scope.CloseableScope } = { client: undefined!, scope }
-      connection.client = yield* this.options.connect(this.feed, (reason) => this.lost(connection, reason)).pipe(
+      connection.client = yield* this.settings.connect(this.vm, this, (reason) => this.lost(connection, reason)).pipe(
         Scope.extend(scope),
         Effect.onExit((exit) => Exit.isSuccess(exit) ? Effect.void : Scope.close(scope, exit))
       )
@@ -265,7 +279,7 @@ export class Member {
   }
 
   /** The VM is gone: no more connections; listeners yield what they hold, then fail with `reason`. */
-  private end(reason: QmpDisconnected): Effect.Effect<boolean> {
+  private finish(reason: QmpDisconnected): Effect.Effect<boolean> {
     return Effect.suspend(() => {
       if (this.gone) return Effect.succeed(false)
       this.gone = true
@@ -283,7 +297,10 @@ export class Member {
 
   /** `end`, and the fleet told to start afresh on the next use, if this ended the VM. */
   private endAndForget(reason: QmpDisconnected): Effect.Effect<void> {
-    return Effect.flatMap(this.end(reason), (ended) => ended ? this.options.onGone : Effect.void)
+    return Effect.flatMap(
+      this.finish(reason),
+      (ended) => ended ? this.settings.onGone(this.vm, this.generation) : Effect.void
+    )
   }
 
   private ping(client: QmpClient.Service, { every, timeout }: Ping): Effect.Effect<void> {
@@ -328,8 +345,8 @@ export class Member {
       this.unavailable = undefined
       yield* this.runstate.set(Runstate.Connected({ since: this.clock.unsafeCurrentTimeMillis() }))
       yield* Metric.set(InternalMetrics.vmMetric(InternalMetrics.vmConnectedKey, this.vm), 1)
-      if (this.options.ping !== undefined) {
-        yield* Effect.forkIn(this.ping(connection.client, this.options.ping), connection.scope)
+      if (this.settings.ping !== undefined) {
+        yield* Effect.forkIn(this.ping(connection.client, this.settings.ping), connection.scope)
       }
       // A connection that ended between its negotiation and now said so to nobody: say it now.
       const state = yield* connection.client.runstate.get
@@ -381,7 +398,7 @@ export class Member {
             )
           })
         ),
-        Effect.retry(this.options.reconnect),
+        Effect.retry(this.settings.reconnect),
         Effect.either
       )
       this.reconnecting = undefined
@@ -410,7 +427,7 @@ export class Member {
       if (this.reconnecting !== undefined) yield* Fiber.interrupt(this.reconnecting)
       if (this.current !== undefined) yield* QmpClient.abort(this.current, reason)
       yield* Scope.close(this.connections, Exit.void)
-      return yield* this.end(reason)
+      return yield* this.finish(reason)
     })
   }
 
@@ -418,7 +435,7 @@ export class Member {
   get disconnect(): Effect.Effect<void> {
     return Effect.flatMap(
       this.stop(new QmpDisconnected({ reason: "Disconnected" })),
-      (ended) => ended ? this.options.onGone : Effect.void
+      (ended) => ended ? this.settings.onGone(this.vm, this.generation) : Effect.void
     )
   }
 }

@@ -76,12 +76,19 @@ import * as Transport from "./transport.js"
  */
 export type Kind = "execute" | "exec-oob" | "sync"
 
+/**
+ * What a session feeds: a `QmpEvents` registry, or what stands in front of one.
+ *
+ * @internal
+ */
+export type EventSink = Pick<QmpEvents.Service, "publishAll" | "end">
+
 /** @internal */
 export interface Options {
   readonly address: QmpAddress
   readonly socket: Net.Socket
   /** Where events go; the guest agent sends none (any that came would be logged and dropped). */
-  readonly events: QmpEvents.Service | undefined
+  readonly events: EventSink | undefined
   readonly maxMessageBytes: number
   /** QEMU's monitor (the default), or the guest agent: no greeting, no events, resynchronised by 0xFF. */
   readonly mode?: "qmp" | "agent" | undefined
@@ -187,7 +194,7 @@ export class Session implements Host {
   /** Set by `make`, before the first call. */
   deadlines: Deadlines.Deadlines<Call> = undefined!
   private readonly raw: Net.Socket
-  private readonly events: QmpEvents.Service | undefined
+  private readonly events: EventSink | undefined
   private readonly label: string
   private readonly commandsPending: InternalMetrics.UntaggedCounter
   private readonly greeted = Deferred.unsafeMake<QmpMessage.Greeting, QmpConnectError | QmpNegotiationError>(
