@@ -204,6 +204,11 @@ export interface Registry {
    * before anything the other publishes next.
    */
   publishGap(take: () => QmpEvent | undefined): Effect.Effect<void>
+  /**
+   * Hands a batch to the dispatch fiber at once, behind every request before it; `delivered` runs
+   * once it is in every listener. `false` once the registry is closed.
+   */
+  offerAll(events: ReadonlyArray<QmpEvent>, delivered: () => void): boolean
 }
 
 /**
@@ -331,6 +336,13 @@ class RegistryService implements Registry {
     return events.length === 0 ? Effect.void : this.send<never>((done) => ({ _tag: "Publish", events, done }))
   }
 
+  /** A connection's batch, handed on from its socket callback (see `Session.EventSink`). */
+  offerAll(events: ReadonlyArray<QmpEvent>, delivered: () => void): boolean {
+    if (this.closed) return false
+    this.offer({ _tag: "Publish", events, done: delivered })
+    return true
+  }
+
   readonly end = (reason: QmpDisconnected): Effect.Effect<void> =>
     this.send<never>((done) => ({ _tag: "End", reason, done }))
 
@@ -385,15 +397,7 @@ class RegistryService implements Registry {
       if (!this.closed) {
         const req = request(resume)
         if (req === undefined) return resume(Exit.void)
-        this.inbox.offer(req)
-        if (this.dispatcher === undefined) {
-          this.dispatcher = this.fork(
-            Dispatch.run(this.registry, this.inbox, this.tap).pipe(
-              Effect.annotateLogs({ module: "QmpEvents", fiber: "dispatch" })
-            )
-          )
-        }
-        return
+        return this.offer(req)
       }
       let result: Exit.Exit<void, E> = Exit.void
       const req = request((exit) => {
@@ -402,6 +406,18 @@ class RegistryService implements Registry {
       if (req === undefined) return resume(Exit.void)
       resume(Effect.zipRight(Dispatch.handle(this.registry, req, this.tap), Effect.suspend(() => result)))
     })
+  }
+
+  /** Hands a request to the dispatch fiber, started with the first. */
+  private offer(request: Dispatch.Request): void {
+    this.inbox.offer(request)
+    if (this.dispatcher === undefined) {
+      this.dispatcher = this.fork(
+        Dispatch.run(this.registry, this.inbox, this.tap).pipe(
+          Effect.annotateLogs({ module: "QmpEvents", fiber: "dispatch" })
+        )
+      )
+    }
   }
 
   /** The registry's scope closed. */

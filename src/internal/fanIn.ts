@@ -41,7 +41,12 @@ interface Batch {
 
 const droppedMetric = InternalMetrics.eventsDroppedBy("(fleet all)")
 
+/** Events waiting at which a reader is woken at once. */
+const wakeAt = 1024
+
 /** One reader of `all`: its buffer, and its doorbell. */
+const wake = (reader: Reader): void => reader.wake()
+
 class Reader {
   private readonly batches = new Ring<Batch>()
   /** Events of the first batch already taken or dropped. */
@@ -57,6 +62,23 @@ class Reader {
     this.batches.offer(batch)
     this.pending += batch.events.length
     if (this.pending > this.capacity) this.dropOldest(this.pending - this.capacity)
+    // Small batches (a few events each, as VMs send them) wake the reader once those of every VM
+    // read in this turn of the event loop are in: one pull then takes them all, where a pull per
+    // batch would cost the reader's stream its machinery (some kilobytes) a thousand times a second
+    // per busy VM. Many events wake it at once: held until then, they would outlive more garbage
+    // collections.
+    if (this.pending >= wakeAt) this.doorbell.ring()
+    else if (!this.waking) {
+      this.waking = true
+      setImmediate(wake, this)
+    }
+  }
+
+  private waking = false
+
+  /** The deferred wake. */
+  wake(): void {
+    this.waking = false
     this.doorbell.ring()
   }
 

@@ -208,6 +208,11 @@ export class Member implements EventSink, Dispatch.Tap {
     return this.registry.service.end(reason)
   }
 
+  offerAll(events: ReadonlyArray<QmpEvent>, delivered: () => void): boolean {
+    // A pending gap goes first, from the connection's processing fiber.
+    return this.pendingGap === undefined && this.registry.offerAll(events, delivered)
+  }
+
   /** The registry delivered a batch: on to the fleet's `all`. */
   delivered(events: ReadonlyArray<QmpEvent>): void {
     this.settings.tap(this.vm, events)

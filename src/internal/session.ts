@@ -37,7 +37,7 @@ import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as LogLevel from "effect/LogLevel"
-import * as Metric from "effect/Metric"
+import type * as Metric from "effect/Metric"
 import type * as MetricLabel from "effect/MetricLabel"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
@@ -81,7 +81,14 @@ export type Kind = "execute" | "exec-oob" | "sync"
  *
  * @internal
  */
-export type EventSink = Pick<QmpEvents.Service, "publishAll" | "end">
+export interface EventSink extends Pick<QmpEvents.Service, "publishAll" | "end"> {
+  /**
+   * Hands `events` on at once, behind everything handed on before, without a fiber: `delivered`
+   * runs once they are in every listener. `false` if it cannot now (the session then publishes them
+   * from its processing fiber).
+   */
+  offerAll?(events: ReadonlyArray<QmpMessage.QmpEvent>, delivered: () => void): boolean
+}
 
 /** @internal */
 export interface Options {
@@ -103,6 +110,11 @@ export interface Options {
 /** The guest agent's resynchronisation command, and the byte written before it. */
 const syncCommand = "guest-sync-delimited"
 const sentinel = Buffer.from([0xff])
+
+/** Events waiting at which the processing fiber is woken at once rather than by `setImmediate`. */
+const wakeAt = 1024
+
+const wakeDeferred = (session: Session): void => session.wakeDeferred()
 
 /** Unprocessed batches above which reading pauses, and at or below which it resumes. */
 const highWater = 16
@@ -204,6 +216,16 @@ export class Session implements Host {
   // no object of the Effect runtime ever holds a batch. (A `Deferred` completed with a batch keeps
   // it reachable from V8's old generation; README, "Design notes".)
   private waiting: Array<Batch> = []
+  /** The events of the waiting batches. */
+  private waitingEvents = 0
+  /** The processing fiber is to be woken by `setImmediate`, not woken yet. */
+  private deferred = false
+  /** The processing fiber has batches in hand. */
+  private busy = false
+  /** Batches handed to the sink at once and not delivered yet. */
+  private handedOnBatches = 0
+  /** The processing fiber waits for them (`flushed`). */
+  private flushing = false
   private readonly doorbell = new Doorbell()
   // Made with the first events: an idle connection (most of a fleet's) holds no `Metric` for them.
   private received: Metric.Metric.Counter<number> | undefined = undefined
@@ -258,8 +280,69 @@ export class Session implements Host {
 
   onBatch(batch: Batch): void {
     if (!this.tapWire && this.settledAtOnce(batch)) return this.reader.processed(1)
+    if (this.handedOn(batch)) return
     this.waiting.push(batch)
-    if (this.waiting.length === 1) this.doorbell.ring()
+    this.waitingEvents += batch.events.length
+    const urgent = batch.items.length > 0 || this.waitingEvents >= wakeAt
+    if (this.waiting.length === 1 && !urgent) {
+      // Events alone wake the processing fiber once every socket read in this turn of the event loop
+      // has been handed on: a reply read meanwhile (another connection's, or this one's, settled in
+      // the socket callback) resumes its caller first, rather than after the events of every busy
+      // VM. Many events, or anything else, wake it at once.
+      this.deferred = true
+      setImmediate(wakeDeferred, this)
+    } else if (this.waiting.length === 1 || (this.deferred && urgent)) {
+      this.deferred = false
+      this.doorbell.ring()
+    }
+  }
+
+  /**
+   * In the socket callback: hands a batch of events alone straight to the sink, when the processing
+   * fiber has nothing in hand (no batch waiting, none being processed), so that no batch of this
+   * connection can come between. A reply read later waits until these events are delivered (see
+   * `processing`), so the order is the one the processing fiber would keep, two fiber hops sooner.
+   */
+  private handedOn(batch: Batch): boolean {
+    const events = this.events
+    if (
+      this.tapWire || batch.items.length > 0 || this.waiting.length > 0 || this.busy || events === undefined ||
+      events.offerAll === undefined || !this.state.accepting || this.state.awaitingGreeting
+    ) {
+      return false
+    }
+    if (!events.offerAll(batch.events, this.delivered)) return false
+    this.handedOnBatches++
+    ;(this.received ??= InternalMetrics.eventsReceivedAt(this.label, this.options.metricTags))
+      .unsafeUpdate(batch.events.length, [])
+    return true
+  }
+
+  /** A batch handed on at once is delivered. */
+  private readonly delivered = (): void => {
+    this.handedOnBatches--
+    this.reader.processed(1)
+    if (this.handedOnBatches === 0 && this.flushing) {
+      this.flushing = false
+      this.doorbell.ring()
+    }
+  }
+
+  /** Waits until every batch handed on at once is delivered. */
+  private get flushed(): Effect.Effect<void> {
+    return Effect.gen(this, function*() {
+      while (this.handedOnBatches > 0) {
+        this.flushing = true
+        yield* this.doorbell.wait
+      }
+    })
+  }
+
+  /** The deferred wake of the processing fiber, if it is still due. */
+  wakeDeferred(): void {
+    if (!this.deferred) return
+    this.deferred = false
+    this.doorbell.ring()
   }
 
   onFatal(): void {
@@ -515,23 +598,27 @@ export class Session implements Host {
         const batches = this.waiting
         if (batches.length === 0) continue
         this.waiting = []
+        this.waitingEvents = 0
+        this.deferred = false
+        this.busy = true
         if (this.tapWire) yield* tap(batches)
         const published = eventsOf(batches)
         if (published !== undefined) {
           if (state.awaitingGreeting || events === undefined) {
             yield* this.dropBeforeGreeting(published)
           } else {
-            yield* Effect.zipRight(
-              Metric.incrementBy(
-                this.received ??= InternalMetrics.eventsReceivedAt(this.label, this.options.metricTags),
-                published.length
-              ),
-              events.publishAll(published)
-            )
+            ;(this.received ??= InternalMetrics.eventsReceivedAt(this.label, this.options.metricTags))
+              .unsafeUpdate(published.length, [])
+            yield* events.publishAll(published)
           }
         }
         const items = itemsOf(batches)
-        if (items !== undefined) yield* this.handleItems(items)
+        if (items !== undefined) {
+          // Events handed on at once before these items are in every listener first.
+          if (published === undefined) yield* this.flushed
+          yield* this.handleItems(items)
+        }
+        this.busy = false
         this.reader.processed(batches.length)
       }
     }).pipe(
