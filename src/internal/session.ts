@@ -4,11 +4,17 @@
  *
  * - The reader (`reader.ts`) turns each chunk into a batch, synchronously; batches wait in a plain
  *   array whose length the reader bounds by pausing the socket, and a doorbell wakes the processing
- *   fiber.
+ *   fiber: at once for anything but events, and for events once the event loop's turn of socket
+ *   reads is over (`setImmediate`), so that a reply read in the same turn resumes its caller first.
  * - The processing fiber takes every waiting batch, hands their events to `QmpEvents.publishAll` in
  *   one hand-off and waits for it, then handles their other messages in order: the greeting, the
  *   replies that settle calls. An event that came before a reply is thus in every listener before
  *   that reply's `execute` completes, by construction.
+ * - Two shortcuts in the socket callback keep that order with less work: a batch of replies alone
+ *   settles its calls there (`settledAtOnce`) when nothing is in hand before it, and a batch of
+ *   events alone goes straight to the registry's dispatch fiber (`handedOn`) when the processing
+ *   fiber has nothing in hand; a reply read after it then waits in the processing fiber until those
+ *   events are delivered (`flushed`).
  * - A call is one `Effect.async`: it writes its line straight to the socket and waits for its reply;
  *   its timeout is a deadline that one keeper fiber watches (`deadlines.ts`).
  * - Every end of the connection (the peer hung up, the socket failed, bad input, `disconnect`)
