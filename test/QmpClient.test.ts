@@ -332,6 +332,41 @@ describe("QmpClient (QmpTestServer)", () => {
         expect((yield* events.events.history).map((e) => e.event)).toEqual(["STOP"])
       }))
 
+    it.scopedLive("events handed on from the socket callback are delivered before a return read after them", () =>
+      Effect.gen(function*() {
+        // A sink in front of a registry that holds each batch handed on at once until the test lets
+        // it go: the return, read after the event's own chunk, must wait for it.
+        const registry = yield* QmpEvents.make
+        const held: Array<() => Effect.Effect<void>> = []
+        const sink = {
+          publishAll: registry.publishAll,
+          end: registry.end,
+          offerAll: (events: ReadonlyArray<QmpMessage.QmpEvent>, delivered: () => void) => {
+            held.push(() => Effect.zipRight(registry.publishAll(events), Effect.sync(delivered)))
+            return true
+          }
+        }
+        const server = yield* QmpTestServer.make()
+        const client = yield* QmpClient.makeWith(server.address, {}, sink, undefined)
+        const conn = yield* server.accept
+        yield* server.nextCommand
+        yield* server.handle("x-held", QmpTestServer.silent)
+        const stops = yield* registry.listener("STOP")
+        const call = yield* Effect.fork(client.executeUnknown("x-held"))
+        const command = yield* server.nextCommand
+        yield* conn.send(event("STOP"))
+        // Handed on from the socket callback, not delivered yet.
+        while (held.length === 0) yield* Effect.sleep("1 millis")
+        yield* conn.send({ return: {}, id: command.id })
+        yield* Effect.sleep("50 millis")
+        expect(call.unsafePoll()).toBeNull()
+        expect(yield* stops.isEmpty).toBe(true)
+        yield* held[0]()
+        yield* Fiber.join(call)
+        expect((yield* stops.take).event).toBe("STOP")
+        expect(held.length).toBe(1)
+      }))
+
     it.scopedLive("5 000 events written before a return are all in history when execute returns", () =>
       Effect.gen(function*() {
         const { client, events, server } = yield* connected()
