@@ -261,6 +261,13 @@ export const makeRegistry = (options: RegistryOptions): Effect.Effect<Registry, 
     return registry
   })
 
+/** What `listener` and its kin take: names, a filter, the queue's options. */
+type ListenerArgs = [
+  names?: EventListener.EventNames,
+  filter?: EventFilter<any>,
+  options?: EventListener.UntypedOptions
+]
+
 /**
  * A registry: the service's functions are its own (they can be passed on, as any service's), the
  * rest is shared by every registry (a fleet holds one per VM).
@@ -292,40 +299,19 @@ class RegistryService implements Registry {
       () => Effect.forEach(listeners, (listener) => Effect.ignore(this.remove(listener)), { discard: true })
     )
 
-  readonly listener = (
-    names?: EventListener.EventNames,
-    filter?: EventFilter<any>,
-    options?: EventListener.UntypedOptions
-  ) => this.listenerWith(loadDefaultModule, names, filter, options)
+  readonly listener = (...args: ListenerArgs) => this.listenerWith(loadDefaultModule, ...args)
 
-  readonly listenerUnknown = (
-    names?: EventListener.EventNames,
-    filter?: EventFilter<any>,
-    options?: EventListener.UntypedOptions
-  ) => this.listenerWith(undefined, names, filter, options)
+  readonly listenerUnknown = (...args: ListenerArgs) => this.listenerWith(undefined, ...args)
 
-  readonly subscribe = (
-    names?: EventListener.EventNames,
-    filter?: EventFilter<any>,
-    options?: EventListener.UntypedOptions
-  ) => this.subscribeWith(loadDefaultModule, names, filter, options)
+  readonly subscribe = (...args: ListenerArgs) => this.subscribeWith(loadDefaultModule, ...args)
 
-  readonly subscribeUnknown = (
-    names?: EventListener.EventNames,
-    filter?: EventFilter<any>,
-    options?: EventListener.UntypedOptions
-  ) => this.subscribeWith(undefined, names, filter, options)
+  readonly subscribeUnknown = (...args: ListenerArgs) => this.subscribeWith(undefined, ...args)
 
   readonly [RetypeId] = (module: Generated<any, any>) => {
     const load = () => Promise.resolve(module)
     return {
-      listener: (names?: EventListener.EventNames, filter?: EventFilter<any>, options?: EventListener.UntypedOptions) =>
-        this.listenerWith(load, names, filter, options),
-      subscribe: (
-        names?: EventListener.EventNames,
-        filter?: EventFilter<any>,
-        options?: EventListener.UntypedOptions
-      ) => this.subscribeWith(load, names, filter, options)
+      listener: (...args: ListenerArgs) => this.listenerWith(load, ...args),
+      subscribe: (...args: ListenerArgs) => this.subscribeWith(load, ...args)
     } as Pick<Service<any>, "listener" | "subscribe">
   }
 

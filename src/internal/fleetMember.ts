@@ -473,25 +473,28 @@ export class FleetClient extends TypedClient {
     command: string,
     args?: Readonly<Record<string, unknown>>,
     options?: QmpClient.ExecuteOptions
-  ): Effect.Effect<unknown, ExecuteError> =>
-    Effect.suspend(() => {
-      const current = this.member.current
-      return current === undefined ?
-        Effect.fail(this.member.unavailable ?? new QmpDisconnected({ reason: "Lost" })) :
-        current.executeUnknown(command, args, options)
-    })
+  ): Effect.Effect<unknown, ExecuteError> => this.run("execute", command, args, options)
 
   readonly executeOobUnknown = (
     command: string,
     args?: Readonly<Record<string, unknown>>,
     options?: QmpClient.ExecuteOptions
-  ): Effect.Effect<unknown, ExecuteError> =>
-    Effect.suspend(() => {
+  ): Effect.Effect<unknown, ExecuteError> => this.run("exec-oob", command, args, options)
+
+  private run(
+    kind: "execute" | "exec-oob",
+    command: string,
+    args: Readonly<Record<string, unknown>> | undefined,
+    options: QmpClient.ExecuteOptions | undefined
+  ): Effect.Effect<unknown, ExecuteError> {
+    return Effect.suspend(() => {
       const current = this.member.current
-      return current === undefined ?
-        Effect.fail(this.member.unavailable ?? new QmpDisconnected({ reason: "Lost" })) :
+      if (current === undefined) return Effect.fail(this.member.unavailable ?? new QmpDisconnected({ reason: "Lost" }))
+      return kind === "execute" ?
+        current.executeUnknown(command, args, options) :
         current.executeOobUnknown(command, args, options)
     })
+  }
 
   // The latest connection's: a reconnect may reach another QEMU (a new version, another address).
   get address(): QmpAddress {
