@@ -15,12 +15,17 @@
  */
 import * as Effect from "effect/Effect"
 
+const ringIfSoon = (doorbell: Doorbell): void => doorbell.ringIfDue()
+
 /** @internal */
 export class Doorbell {
   private rung = false
   private waiter: ((effect: Effect.Effect<void>) => void) | undefined = undefined
+  /** A ring from `ringSoon` is due. */
+  private soon = false
 
   ring(): void {
+    this.soon = false
     const waiter = this.waiter
     if (waiter === undefined) {
       this.rung = true
@@ -28,6 +33,32 @@ export class Doorbell {
     }
     this.waiter = undefined
     waiter(Effect.void)
+  }
+
+  /**
+   * Rings once the event loop's current turn of I/O callbacks is over (`setImmediate`), so that
+   * whatever those callbacks hand on is taken in one wake: any number of calls meanwhile make one
+   * ring, and a `ring` or `cancelSoon` before then makes it unneeded.
+   */
+  ringSoon(): void {
+    if (this.soon) return
+    this.soon = true
+    setImmediate(ringIfSoon, this)
+  }
+
+  /** A ring from `ringSoon` is still due. */
+  get ringingSoon(): boolean {
+    return this.soon
+  }
+
+  /** The waiter has taken what a due ring was for. */
+  cancelSoon(): void {
+    this.soon = false
+  }
+
+  /** @internal */
+  ringIfDue(): void {
+    if (this.soon) this.ring()
   }
 
   private waitEffect: Effect.Effect<void> | undefined = undefined

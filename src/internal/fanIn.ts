@@ -45,8 +45,6 @@ const droppedMetric = InternalMetrics.eventsDroppedBy("(fleet all)")
 const wakeAt = 1024
 
 /** One reader of `all`: its buffer, and its doorbell. */
-const wake = (reader: Reader): void => reader.wake()
-
 class Reader {
   private readonly batches = new Ring<Batch>()
   /** Events of the first batch already taken or dropped. */
@@ -68,18 +66,7 @@ class Reader {
     // per busy VM. Many events wake it at once: held until then, they would outlive more garbage
     // collections.
     if (this.pending >= wakeAt) this.doorbell.ring()
-    else if (!this.waking) {
-      this.waking = true
-      setImmediate(wake, this)
-    }
-  }
-
-  private waking = false
-
-  /** The deferred wake. */
-  wake(): void {
-    this.waking = false
-    this.doorbell.ring()
+    else this.doorbell.ringSoon()
   }
 
   end(): void {

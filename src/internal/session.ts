@@ -120,8 +120,6 @@ const sentinel = Buffer.from([0xff])
 /** Events waiting at which the processing fiber is woken at once rather than by `setImmediate`. */
 const wakeAt = 1024
 
-const wakeDeferred = (session: Session): void => session.wakeDeferred()
-
 /** Unprocessed batches above which reading pauses, and at or below which it resumes. */
 const highWater = 16
 const lowWater = 4
@@ -224,8 +222,6 @@ export class Session implements Host {
   private waiting: Array<Batch> = []
   /** The events of the waiting batches. */
   private waitingEvents = 0
-  /** The processing fiber is to be woken by `setImmediate`, not woken yet. */
-  private deferred = false
   /** The processing fiber has batches in hand. */
   private busy = false
   /** Batches handed to the sink at once and not delivered yet. */
@@ -289,16 +285,13 @@ export class Session implements Host {
     if (this.handedOn(batch)) return
     this.waiting.push(batch)
     this.waitingEvents += batch.events.length
-    const urgent = batch.items.length > 0 || this.waitingEvents >= wakeAt
-    if (this.waiting.length === 1 && !urgent) {
-      // Events alone wake the processing fiber once every socket read in this turn of the event loop
-      // has been handed on: a reply read meanwhile (another connection's, or this one's, settled in
-      // the socket callback) resumes its caller first, rather than after the events of every busy
-      // VM. Many events, or anything else, wake it at once.
-      this.deferred = true
-      setImmediate(wakeDeferred, this)
-    } else if (this.waiting.length === 1 || (this.deferred && urgent)) {
-      this.deferred = false
+    // Events alone wake the processing fiber once every socket read in this turn of the event loop
+    // has been handed on: a reply read meanwhile (another connection's, or this one's, settled in
+    // the socket callback) resumes its caller first, rather than after the events of every busy
+    // VM. Many events, or anything else, wake it at once.
+    if (batch.items.length === 0 && this.waitingEvents < wakeAt) {
+      if (this.waiting.length === 1) this.doorbell.ringSoon()
+    } else if (this.waiting.length === 1 || this.doorbell.ringingSoon) {
       this.doorbell.ring()
     }
   }
@@ -342,13 +335,6 @@ export class Session implements Host {
         yield* this.doorbell.wait
       }
     })
-  }
-
-  /** The deferred wake of the processing fiber, if it is still due. */
-  wakeDeferred(): void {
-    if (!this.deferred) return
-    this.deferred = false
-    this.doorbell.ring()
   }
 
   onFatal(): void {
@@ -605,7 +591,7 @@ export class Session implements Host {
         if (batches.length === 0) continue
         this.waiting = []
         this.waitingEvents = 0
-        this.deferred = false
+        this.doorbell.cancelSoon()
         this.busy = true
         if (this.tapWire) yield* tap(batches)
         const published = eventsOf(batches)
