@@ -300,12 +300,14 @@ export class Member implements EventSink, Dispatch.Tap {
     })
   }
 
-  /** `end`, and the fleet told to start afresh on the next use, if this ended the VM. */
+  /** `finish`, and the fleet told to start afresh on the next use, if this ended the VM. */
   private endAndForget(reason: QmpDisconnected): Effect.Effect<void> {
-    return Effect.flatMap(
-      this.finish(reason),
-      (ended) => ended ? this.settings.onGone(this.vm, this.generation) : Effect.void
-    )
+    return this.forgetting(this.finish(reason))
+  }
+
+  /** Runs `ending` (`true` if it ended the VM), then, if it did, tells the fleet to start afresh. */
+  private forgetting(ending: Effect.Effect<boolean>): Effect.Effect<void> {
+    return Effect.flatMap(ending, (ended) => ended ? this.settings.onGone(this.vm, this.generation) : Effect.void)
   }
 
   private ping(client: QmpClient.Service, { every, timeout }: Ping): Effect.Effect<void> {
@@ -438,10 +440,7 @@ export class Member implements EventSink, Dispatch.Tap {
 
   /** `disconnect` of the handle: the VM ends for good, and the fleet starts afresh on the next use. */
   get disconnect(): Effect.Effect<void> {
-    return Effect.flatMap(
-      this.stop(new QmpDisconnected({ reason: "Disconnected" })),
-      (ended) => ended ? this.settings.onGone(this.vm, this.generation) : Effect.void
-    )
+    return this.forgetting(this.stop(new QmpDisconnected({ reason: "Disconnected" })))
   }
 }
 
