@@ -33,30 +33,27 @@ export const commandsPendingKey = MetricKey.counter("qmp_commands_pending", {
   description: "QMP commands waiting for their reply"
 })
 
-const tagged = (
-  key: MetricKey.MetricKey.Counter<number>,
-  tag: string,
-  value: string,
-  more: ReadonlyArray<MetricLabel.MetricLabel> = []
-): Metric.Metric.Counter<number> =>
-  Metric.fromMetricKey(MetricKey.taggedWithLabels(key, [MetricLabel.make(tag, value), ...more]))
+const tagged = (key: MetricKey.MetricKey.Counter<number>, tag: string, value: string): Metric.Metric.Counter<number> =>
+  Metric.fromMetricKey(MetricKey.tagged(key, tag, value))
 
 /** `qmp_events_received` tagged with a connection's address, and `more` tags. @internal */
-export const eventsReceivedAt = (
-  address: string,
-  more?: ReadonlyArray<MetricLabel.MetricLabel>
-): Metric.Metric.Counter<number> => tagged(eventsReceivedKey, "address", address, more)
+export const eventsReceivedAt = (address: string, more?: ReadonlyArray<MetricLabel.MetricLabel>): UntaggedCounter =>
+  connectionCounter(eventsReceivedKey, address, more)
 
 /** `qmp_events_dropped` tagged with a listener's label. @internal */
 export const eventsDroppedBy = (listener: string): Metric.Metric.Counter<number> =>
   tagged(eventsDroppedKey, "listener", listener)
 
 /** `qmp_commands_pending` tagged with a connection's address, and `more` tags. @internal */
-export const commandsPendingAt = (
+export const commandsPendingAt = (address: string, more?: ReadonlyArray<MetricLabel.MetricLabel>): UntaggedCounter =>
+  connectionCounter(commandsPendingKey, address, more)
+
+const connectionCounter = (
+  key: MetricKey.MetricKey.Counter<number>,
   address: string,
   more: ReadonlyArray<MetricLabel.MetricLabel> = []
 ): UntaggedCounter =>
-  new UntaggedCounter(MetricKey.taggedWithLabels(commandsPendingKey, [MetricLabel.make("address", address), ...more]))
+  new UntaggedCounter(MetricKey.taggedWithLabels(key, [MetricLabel.make("address", address), ...more]))
 
 /** @internal */
 export const unknownEnumValuesKey = MetricKey.counter("qmp_unknown_enum_values", {
@@ -113,8 +110,8 @@ export const vmMetric = <Type extends MetricKeyType.MetricKeyType<any, any>>(
 /**
  * A counter updated as `Metric.unsafeUpdate(amount, [])` does (without the fiber's metric labels),
  * without a `Metric`: its state is looked up in the global registry on the first update and kept.
- * A connection holds one for `qmp_commands_pending` (a `Metric` would be some 700 bytes of closures
- * per connection).
+ * A connection holds one for `qmp_commands_pending` and, from its first events, one for
+ * `qmp_events_received` (a `Metric` would be some 700 bytes of closures per connection).
  *
  * @internal
  */

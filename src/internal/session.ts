@@ -43,7 +43,6 @@ import * as Fiber from "effect/Fiber"
 import * as FiberId from "effect/FiberId"
 import * as FiberRef from "effect/FiberRef"
 import * as LogLevel from "effect/LogLevel"
-import type * as Metric from "effect/Metric"
 import type * as MetricLabel from "effect/MetricLabel"
 import * as Runtime from "effect/Runtime"
 import * as Schema from "effect/Schema"
@@ -230,7 +229,7 @@ export class Session implements Host {
   private flushing = false
   private readonly doorbell = new Doorbell()
   // Made with the first events: an idle connection (most of a fleet's) holds no `Metric` for them.
-  private received: Metric.Metric.Counter<number> | undefined = undefined
+  private received: InternalMetrics.UntaggedCounter | undefined = undefined
 
   constructor(
     private readonly options: Options,
@@ -312,9 +311,13 @@ export class Session implements Host {
     }
     if (!events.offerAll(batch.events, this.delivered)) return false
     this.handedOnBatches++
-    ;(this.received ??= InternalMetrics.eventsReceivedAt(this.label, this.options.metricTags))
-      .unsafeUpdate(batch.events.length, [])
+    this.countReceived(batch.events.length)
     return true
+  }
+
+  /** Adds to `qmp_events_received` (its counter made with the first events). */
+  private countReceived(count: number): void {
+    ;(this.received ??= InternalMetrics.eventsReceivedAt(this.label, this.options.metricTags)).update(count)
   }
 
   /** A batch handed on at once is delivered. */
@@ -599,8 +602,7 @@ export class Session implements Host {
           if (state.awaitingGreeting || events === undefined) {
             yield* this.dropBeforeGreeting(published)
           } else {
-            ;(this.received ??= InternalMetrics.eventsReceivedAt(this.label, this.options.metricTags))
-              .unsafeUpdate(published.length, [])
+            this.countReceived(published.length)
             yield* events.publishAll(published)
           }
         }
