@@ -6,6 +6,8 @@ import { describe, expect, it } from "@effect/vitest"
 import { Chunk, Duration, Effect, Either, Exit, Fiber, LogLevel, Metric, Option, Stream, TestClock } from "effect"
 import * as Net from "node:net"
 import * as Path from "node:path"
+import * as V8 from "node:v8"
+import * as Vm from "node:vm"
 import { EventListener, QmpAddress, QmpClient, QmpEvents, QmpMessage, QmpMetrics } from "../src/index.js"
 import * as QmpTestServer from "../src/testing/QmpTestServer.js"
 import { attempt, connect } from "./support/connect.js"
@@ -27,6 +29,12 @@ const argsOf = (command: QmpTestServer.ReceivedCommand): Record<string, any> => 
 const original = <E>(error: E): E => (error as any)?.[Symbol.for("effect/OriginalAnnotation")] ?? error
 
 /** An event with a fixed timestamp, as a test writes it by hand. */
+/** A full collection: `gc`, which Node gives when `--expose-gc` is set, here set at run time. */
+const collectGarbage = (): void => {
+  V8.setFlagsFromString("--expose-gc")
+  ;(Vm.runInNewContext("gc") as () => void)()
+}
+
 const event = (name: string, data?: Record<string, unknown>): QmpMessage.QmpEvent =>
   QmpMessage.makeEvent(name, data, 1_700_000_000_000)
 
@@ -366,6 +374,48 @@ describe("QmpClient (QmpTestServer)", () => {
         expect((yield* stops.take).event).toBe("STOP")
         expect(held.length).toBe(1)
       }))
+
+    for (const handedOn of [false, true]) {
+      it.scopedLive(`an idle connection does not keep the last batch it read (${handedOn ? "handed on at once" : "processed"})`, () =>
+        Effect.gen(function*() {
+          // A fleet holds a thousand of them: each must not keep its last messages alive (nor make
+          // V8 judge every batch long-lived, see \`Batch\` in reader.ts). Without \`offerAll\` the batch
+          // goes through the processing fiber, which then waits for the next one.
+          const registry = yield* QmpEvents.make
+          const seen: Array<WeakRef<ReadonlyArray<QmpMessage.QmpEvent>>> = []
+          let offered = 0
+          const sink = {
+            publishAll: (events: Iterable<QmpMessage.QmpEvent>) => {
+              seen.push(new WeakRef(events as ReadonlyArray<QmpMessage.QmpEvent>))
+              return registry.publishAll(events)
+            },
+            end: registry.end,
+            ...(handedOn ?
+              {
+                offerAll: (events: ReadonlyArray<QmpMessage.QmpEvent>, delivered: () => void) => {
+                  seen.push(new WeakRef(events))
+                  offered++
+                  Effect.runFork(Effect.zipRight(registry.publishAll(events), Effect.sync(delivered)))
+                  return true
+                }
+              } :
+              {})
+          }
+          const server = yield* QmpTestServer.make()
+          yield* QmpClient.makeWith(server.address, {}, sink, undefined)
+          const conn = yield* server.accept
+          yield* server.nextCommand
+          const stops = yield* registry.listener("STOP")
+          yield* conn.send(event("STOP"))
+          expect((yield* stops.take).event).toBe("STOP")
+          expect(seen.length).toBe(1)
+          expect(offered).toBe(handedOn ? 1 : 0)
+          // Let the processing fiber get back to its wait.
+          yield* Effect.sleep("20 millis")
+          collectGarbage()
+          expect(seen[0].deref()).toBeUndefined()
+        }))
+    }
 
     it.scopedLive("5 000 events written before a return are all in history when execute returns", () =>
       Effect.gen(function*() {

@@ -586,34 +586,10 @@ export class Session implements Host {
    */
   get processing(): Effect.Effect<void> {
     return Effect.gen(this, function*() {
-      const { events, state } = this
-      while (state.ended === undefined) {
+      while (this.state.ended === undefined) {
         // A ring left over from batches taken already costs one empty round.
         if (this.waiting.length === 0) yield* this.doorbell.wait
-        const batches = this.waiting
-        if (batches.length === 0) continue
-        this.waiting = []
-        this.waitingEvents = 0
-        this.doorbell.cancelSoon()
-        this.busy = true
-        if (this.tapWire) yield* tap(batches)
-        const published = eventsOf(batches)
-        if (published !== undefined) {
-          if (state.awaitingGreeting || events === undefined) {
-            yield* this.dropBeforeGreeting(published)
-          } else {
-            this.countReceived(published.length)
-            yield* events.publishAll(published)
-          }
-        }
-        const items = itemsOf(batches)
-        if (items !== undefined) {
-          // Events handed on at once before these items are in every listener first.
-          if (published === undefined) yield* this.flushed
-          yield* this.handleItems(items)
-        }
-        this.busy = false
-        this.reader.processed(batches.length)
+        else yield* this.processWaiting
       }
     }).pipe(
       // A defect here is a bug; still, end the session rather than leave calls and listeners waiting.
@@ -629,6 +605,40 @@ export class Session implements Host {
         fiber: "process"
       })
     )
+  }
+
+  /**
+   * One round of the processing fiber: takes the waiting batches and carries them out, in a generator
+   * of its own. The loop's generator keeps its locals while it waits, and an idle connection must not
+   * hold its last batches (and the messages in them) for as long as it stays idle.
+   */
+  private get processWaiting(): Effect.Effect<void> {
+    return Effect.gen(this, function*() {
+      const { events, state } = this
+      const batches = this.waiting
+      this.waiting = []
+      this.waitingEvents = 0
+      this.doorbell.cancelSoon()
+      this.busy = true
+      if (this.tapWire) yield* tap(batches)
+      const published = eventsOf(batches)
+      if (published !== undefined) {
+        if (state.awaitingGreeting || events === undefined) {
+          yield* this.dropBeforeGreeting(published)
+        } else {
+          this.countReceived(published.length)
+          yield* events.publishAll(published)
+        }
+      }
+      const items = itemsOf(batches)
+      if (items !== undefined) {
+        // Events handed on at once before these items are in every listener first.
+        if (published === undefined) yield* this.flushed
+        yield* this.handleItems(items)
+      }
+      this.busy = false
+      this.reader.processed(batches.length)
+    })
   }
 
   /**
