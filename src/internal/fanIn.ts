@@ -34,9 +34,17 @@ export interface FleetEvent {
   readonly event: QmpEvent
 }
 
-interface Batch {
-  readonly vm: string
-  readonly events: ReadonlyArray<QmpEvent>
+/**
+ * A `FleetEvent` as `pull` makes it, and a VM's delivered batch: class instances, not literals, for
+ * the reason `Batch` in `reader.ts` gives (a literal's objects may all be made old, and each old one
+ * keeps its young event alive through the next collections of the young generation).
+ */
+class Tagged implements FleetEvent {
+  constructor(readonly vm: string, readonly event: QmpEvent) {}
+}
+
+class Batch {
+  constructor(readonly vm: string, readonly events: ReadonlyArray<QmpEvent>) {}
 }
 
 const droppedMetric = InternalMetrics.eventsDroppedBy("(fleet all)")
@@ -101,7 +109,7 @@ class Reader {
     let n = 0
     for (let batch = this.batches.poll(undefined); batch !== undefined; batch = this.batches.poll(undefined)) {
       const { events, vm } = batch
-      for (let i = this.offset; i < events.length; i++) out[n++] = { vm, event: events[i] }
+      for (let i = this.offset; i < events.length; i++) out[n++] = new Tagged(vm, events[i])
       this.offset = 0
     }
     this.pending = 0
@@ -123,7 +131,7 @@ export class FanIn {
   /** Hands a VM's delivered batch to every reader. */
   push(vm: string, events: ReadonlyArray<QmpEvent>): void {
     if (this.readers.size === 0 || events.length === 0) return
-    const batch: Batch = { vm, events }
+    const batch = new Batch(vm, events)
     for (const reader of this.readers) reader.push(batch)
   }
 
