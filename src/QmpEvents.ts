@@ -319,13 +319,13 @@ class RegistryService implements Registry {
 
   readonly publishAll = (batch: Iterable<QmpEvent>): Effect.Effect<void> => {
     const events = Array.isArray(batch) ? batch as ReadonlyArray<QmpEvent> : Array.from(batch)
-    return events.length === 0 ? Effect.void : this.send<never>((done) => ({ _tag: "Publish", events, done }))
+    return events.length === 0 ? Effect.void : this.send<never>((done) => new Dispatch.Publish(events, done))
   }
 
   /** A connection's batch, handed on from its socket callback (see `Session.EventSink`). */
   offerAll(events: ReadonlyArray<QmpEvent>, delivered: () => void): boolean {
     if (this.closed) return false
-    this.offer({ _tag: "Publish", events, done: delivered })
+    this.offer(new Dispatch.Publish(events, delivered))
     return true
   }
 

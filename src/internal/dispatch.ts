@@ -20,6 +20,7 @@ import type { QmpEvent } from "../QmpMessage.js"
 import { Doorbell } from "./doorbell.js"
 import * as Listener from "./listener.js"
 import * as InternalMetrics from "./metrics.js"
+import { shortLivedArray } from "./shortLived.js"
 import type { EventValidator } from "./typedDecode.js"
 import { hasUnknownEnumValues, logUnknownEnumValues } from "./typedDecode.js"
 
@@ -33,11 +34,7 @@ export type Done<E = never> = (exit: Exit.Exit<void, E>) => void
 
 /** @internal */
 export type Request =
-  | {
-    readonly _tag: "Publish"
-    readonly events: ReadonlyArray<QmpEvent>
-    readonly done: Done
-  }
+  | Publish
   | {
     readonly _tag: "Register"
     readonly listeners: ReadonlyArray<EventListener>
@@ -59,6 +56,17 @@ export type Request =
     readonly event: QmpEvent
     readonly done: Done
   }
+
+/**
+ * A batch to deliver: made once per batch of a connection, so a class, not a literal (see
+ * `shortLived.ts`).
+ *
+ * @internal
+ */
+export class Publish {
+  readonly _tag = "Publish"
+  constructor(readonly events: ReadonlyArray<QmpEvent>, readonly done: Done) {}
+}
 
 /**
  * Sees every batch once it has been delivered, in the dispatch fiber (a fleet's `all` and its event
@@ -328,7 +336,7 @@ export const handle = (registry: Ref.Ref<Registry>, request: Request, tap?: Tap)
  * @internal
  */
 export class Inbox {
-  private requests: Array<Request> = []
+  private requests = shortLivedArray<Request>()
 
   private readonly doorbell = new Doorbell()
 
@@ -340,7 +348,7 @@ export class Inbox {
   /** Removes and returns every waiting request, oldest first. */
   takeAll(): ReadonlyArray<Request> {
     const requests = this.requests
-    this.requests = []
+    this.requests = shortLivedArray()
     return requests
   }
 

@@ -34,11 +34,7 @@ export interface FleetEvent {
   readonly event: QmpEvent
 }
 
-/**
- * A `FleetEvent` as `pull` makes it, and a VM's delivered batch: class instances, not literals, for
- * the reason `Batch` in `reader.ts` gives (a literal's objects may all be made old, and each old one
- * keeps its young event alive through the next collections of the young generation).
- */
+/** A `FleetEvent` as `pull` makes it, and a VM's delivered batch: classes, not literals (see `shortLived.ts`). */
 class Tagged implements FleetEvent {
   constructor(readonly vm: string, readonly event: QmpEvent) {}
 }

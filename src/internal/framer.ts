@@ -25,6 +25,7 @@
  *
  * @internal
  */
+import { shortLivedArray } from "./shortLived.js"
 
 /** @internal */
 export interface Sink {
@@ -39,7 +40,7 @@ const CR = 0x0d
 
 /** @internal */
 export class LineFramer {
-  private parts: Array<Buffer> = []
+  private parts = shortLivedArray<Buffer>()
   private partBytes = 0
   private stopped = false
 
@@ -57,13 +58,13 @@ export class LineFramer {
   /** Ignores every later byte and drops the partial line. */
   stop(): void {
     this.stopped = true
-    this.parts = []
+    this.parts = shortLivedArray()
     this.partBytes = 0
   }
 
   /** Drops the partial line: what follows starts a new one. */
   dropPartial(): void {
-    this.parts = []
+    this.parts = shortLivedArray()
     this.partBytes = 0
   }
 
@@ -79,7 +80,7 @@ export class LineFramer {
       }
       this.parts.push(chunk.subarray(0, newline))
       const line = Buffer.concat(this.parts, this.partBytes + newline)
-      this.parts = []
+      this.parts = shortLivedArray()
       this.partBytes = 0
       if (!this.bytesLine(line, 0, line.length)) return
       start = newline + 1

@@ -18,6 +18,7 @@
  * @internal
  */
 import type { Sink } from "./framer.js"
+import { shortLivedArray } from "./shortLived.js"
 
 const LF = 0x0a
 const CR = 0x0d
@@ -32,7 +33,7 @@ const CLOSE_BRACKET = 0x5d
 
 /** @internal */
 export class JsonFramer {
-  private parts: Array<Buffer> = []
+  private parts = shortLivedArray<Buffer>()
   private partBytes = 0
   private stopped = false
   /** 0: between messages; 1: in a message; 2: in something that is not JSON, up to its line's end. */
@@ -55,7 +56,7 @@ export class JsonFramer {
   /** Ignores every later byte and drops the partial message. */
   stop(): void {
     this.stopped = true
-    this.parts = []
+    this.parts = shortLivedArray()
     this.partBytes = 0
   }
 
@@ -116,7 +117,7 @@ export class JsonFramer {
     const text = this.partBytes === 0 ?
       chunk.toString("utf8", start, end) :
       Buffer.concat([...this.parts, chunk.subarray(start, end)], bytes).toString("utf8")
-    this.parts = []
+    this.parts = shortLivedArray()
     this.partBytes = 0
     if (!this.sink.line(text)) {
       this.stop()

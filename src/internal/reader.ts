@@ -37,6 +37,7 @@ import type { Sink } from "./framer.js"
 import { LineFramer } from "./framer.js"
 import { JsonFramer } from "./jsonFramer.js"
 import { SentinelFramer } from "./sentinelFramer.js"
+import { shortLivedArray } from "./shortLived.js"
 
 /** @internal */
 export type Item =
@@ -51,21 +52,13 @@ export type Item =
   | { readonly _tag: "End"; readonly reason: QmpDisconnected }
 
 /**
- * What one chunk held.
- *
- * A class, and arrays from `Array.of`, not literals: V8 counts how many of the objects made at one
- * literal outlive a young-generation collection, and once it has seen most of them do (a thousand
- * connections greeted at once, each batch waiting for its turn), it makes every later one directly
- * in the old generation, for good. An old batch that is done with still points to the young messages
- * it held until the next full collection, so each collection of the young generation copies them all:
- * a fleet's event throughput fell by a third that way. Objects made by `new` and by `Array.of` are
- * not counted so.
+ * What one chunk held: a class, with arrays from `shortLivedArray`, not literals (see `shortLived.ts`).
  *
  * @internal
  */
 export class Batch {
-  readonly events: Array<QmpEvent> = Array.of()
-  readonly items: Array<Item> = Array.of()
+  readonly events = shortLivedArray<QmpEvent>()
+  readonly items = shortLivedArray<Item>()
   /** The chunk as text, when the wire tap is on. */
   wire: string | undefined = undefined
 }

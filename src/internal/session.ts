@@ -71,6 +71,7 @@ import type { Batch, Item } from "./reader.js"
 import type { Host } from "./reader.js"
 import { Reader } from "./reader.js"
 import { ConnectionState } from "./runstate.js"
+import { shortLivedArray } from "./shortLived.js"
 import * as Transport from "./transport.js"
 
 /**
@@ -157,7 +158,7 @@ const itemsOf = (batches: ReadonlyArray<Batch>): Array<Item> | undefined => {
   let items: Array<Item> | undefined
   for (const batch of batches) {
     for (const item of batch.items) {
-      if (items === undefined) items = [item]
+      if (items === undefined) items = Array.of(item)
       else items.push(item)
     }
   }
@@ -218,7 +219,7 @@ export class Session implements Host {
   // Batches wait in a plain array, and a doorbell that carries no data wakes the processing fiber:
   // no object of the Effect runtime ever holds a batch. (A `Deferred` completed with a batch keeps
   // it reachable from V8's old generation; README, "Design notes".)
-  private waiting: Array<Batch> = []
+  private waiting = shortLivedArray<Batch>()
   /** The events of the waiting batches. */
   private waitingEvents = 0
   /** The processing fiber has batches in hand. */
@@ -616,7 +617,7 @@ export class Session implements Host {
     return Effect.gen(this, function*() {
       const { events, state } = this
       const batches = this.waiting
-      this.waiting = []
+      this.waiting = shortLivedArray()
       this.waitingEvents = 0
       this.doorbell.cancelSoon()
       this.busy = true
