@@ -85,10 +85,21 @@ export const peakRssBytes = (): number => process.resourceUsage().maxRSS * 1024
 export const isMain = (url: string): boolean =>
   process.argv[1] !== undefined && url === pathToFileURL(path.resolve(process.argv[1])).href
 
-/** Collects garbage if node was started with `--expose-gc`. */
+/**
+ * Node 24's `gc()` takes options (Node 20's ignores them, and collects nothing when given some). Its
+ * "last-resort" flavor is the collection V8 makes under memory pressure: it also shrinks a young
+ * generation that a burst of allocation grew, which V8 otherwise keeps at its largest (128 MiB after
+ * 1 000 connects at once on Node 24, against 32 MiB on Node 20, where the young generation grows
+ * less). That size is the process's, not what the objects measured hold.
+ */
+const gcTakesOptions = Number(process.versions.node.split(".")[0]) >= 24
+
+/** Collects garbage, as thoroughly as the runtime can, if node was started with `--expose-gc`. */
 export const collectGarbage = (): void => {
-  const gc = (globalThis as { gc?: () => void }).gc
-  if (gc !== undefined) gc()
+  const gc = (globalThis as { gc?: (options?: object) => void }).gc
+  if (gc === undefined) return
+  if (gcTakesOptions) gc({ type: "major", execution: "sync", flavor: "last-resort" })
+  else gc()
 }
 
 /** A benchmark's server running in a child process, with a temporary directory of its own. */
