@@ -86,7 +86,7 @@ export const isMain = (url: string): boolean =>
   process.argv[1] !== undefined && url === pathToFileURL(path.resolve(process.argv[1])).href
 
 /**
- * Node 24's `gc()` takes options (Node 20's ignores them, and collects nothing when given some). Its
+ * Node 24's `gc()` takes options (Node 20's does not, and collects nothing when given some). Its
  * "last-resort" flavor is the collection V8 makes under memory pressure: it also shrinks a young
  * generation that a burst of allocation grew, which V8 otherwise keeps at its largest (128 MiB after
  * 1 000 connects at once on Node 24, against 32 MiB on Node 20, where the young generation grows
