@@ -32,18 +32,6 @@ export class Connection extends TypedClient {
     super()
   }
 
-  readonly executeUnknown = (
-    command: string,
-    args?: Readonly<Record<string, unknown>>,
-    options?: ExecuteOptions
-  ): Effect.Effect<unknown, ExecuteError> => this.run("execute", command, args, options)
-
-  readonly executeOobUnknown = (
-    command: string,
-    args?: Readonly<Record<string, unknown>>,
-    options?: ExecuteOptions
-  ): Effect.Effect<unknown, ExecuteError> => this.run("exec-oob", command, args, options)
-
   get disconnect(): Effect.Effect<void> {
     return this.session.disconnect
   }
@@ -71,7 +59,7 @@ export class Connection extends TypedClient {
   // One span per command, when a tracer that exports spans is installed: with Effect's built-in
   // tracer, which exports nothing, a span would cost more than the rest of the call (~10 µs).
   // No stack trace either: capturing one costs more still.
-  private run(
+  protected run(
     kind: "execute" | "exec-oob",
     command: string,
     args: Readonly<Record<string, unknown>> | undefined,

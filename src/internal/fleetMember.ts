@@ -468,19 +468,7 @@ export class FleetClient extends TypedClient {
     super()
   }
 
-  readonly executeUnknown = (
-    command: string,
-    args?: Readonly<Record<string, unknown>>,
-    options?: QmpClient.ExecuteOptions
-  ): Effect.Effect<unknown, ExecuteError> => this.run("execute", command, args, options)
-
-  readonly executeOobUnknown = (
-    command: string,
-    args?: Readonly<Record<string, unknown>>,
-    options?: QmpClient.ExecuteOptions
-  ): Effect.Effect<unknown, ExecuteError> => this.run("exec-oob", command, args, options)
-
-  private run(
+  protected run(
     kind: "execute" | "exec-oob",
     command: string,
     args: Readonly<Record<string, unknown>> | undefined,

@@ -20,18 +20,24 @@ import type { Generated } from "../QmpSchema.js"
 import { loadDefaultModule } from "./defaultModule.js"
 import { makeReturnDecoder } from "./typedDecode.js"
 
-type Untyped = (
+/** How a command is written: `execute`, or `exec-oob` (run at once, beside in-band commands). */
+type Kind = "execute" | "exec-oob"
+
+type Decode = (command: string, reply: unknown) => Effect.Effect<unknown, ExecuteError>
+
+/** A command's untyped reply, decoded with `decode`. */
+const decoded = (
+  decode: Decode,
   command: string,
-  args?: Readonly<Record<string, unknown>>,
-  options?: ExecuteOptions
-) => Effect.Effect<unknown, ExecuteError>
+  reply: Effect.Effect<unknown, ExecuteError>
+): Effect.Effect<unknown, ExecuteError> => Effect.flatMap(reply, (value) => decode(command, value))
 
 /** Decodes a command's return with the default module (QEMU 7.2's), loaded with the first typed return. */
 const decodeDefault = makeReturnDecoder(loadDefaultModule)
 
 /**
- * A client typed by the default module: subclasses give the untyped doors and the connection's
- * state.
+ * A client typed by the default module: subclasses run the commands (`run`) and give the
+ * connection's state.
  *
  * @internal
  */
@@ -39,8 +45,6 @@ export abstract class TypedClient implements Service<any> {
   abstract readonly address: QmpAddress
   abstract readonly greeting: Greeting
   abstract readonly oob: boolean
-  abstract readonly executeUnknown: Untyped
-  abstract readonly executeOobUnknown: Untyped
   abstract readonly disconnect: Effect.Effect<void>
   abstract readonly closed: Effect.Effect<QmpDisconnected>
   abstract readonly runstate: {
@@ -48,21 +52,35 @@ export abstract class TypedClient implements Service<any> {
     readonly changes: Stream.Stream<Runstate>
   }
 
+  /** Runs a command, its reply untyped. */
+  protected abstract run(
+    kind: Kind,
+    command: string,
+    args: Readonly<Record<string, unknown>> | undefined,
+    options: ExecuteOptions | undefined
+  ): Effect.Effect<unknown, ExecuteError>
+
+  readonly executeUnknown = (
+    command: string,
+    args?: Readonly<Record<string, unknown>>,
+    options?: ExecuteOptions
+  ): Effect.Effect<unknown, ExecuteError> => this.run("execute", command, args, options)
+
+  readonly executeOobUnknown = (
+    command: string,
+    args?: Readonly<Record<string, unknown>>,
+    options?: ExecuteOptions
+  ): Effect.Effect<unknown, ExecuteError> => this.run("exec-oob", command, args, options)
+
   readonly execute = (command: string, args?: object, options?: ExecuteOptions): Effect.Effect<unknown, ExecuteError> =>
-    Effect.flatMap(
-      this.executeUnknown(command, args as Readonly<Record<string, unknown>> | undefined, options),
-      (reply) => decodeDefault(command, reply)
-    )
+    decoded(decodeDefault, command, this.executeUnknown(command, args as Readonly<Record<string, unknown>>, options))
 
   readonly executeOob = (
     command: string,
     args?: object,
     options?: ExecuteOptions
   ): Effect.Effect<unknown, ExecuteError> =>
-    Effect.flatMap(
-      this.executeOobUnknown(command, args as Readonly<Record<string, unknown>> | undefined, options),
-      (reply) => decodeDefault(command, reply)
-    )
+    decoded(decodeDefault, command, this.executeOobUnknown(command, args as Readonly<Record<string, unknown>>, options))
 }
 
 /**
@@ -74,13 +92,12 @@ export abstract class TypedClient implements Service<any> {
  */
 export const retype = (client: Service<any>, load: () => Promise<Generated<any, any>>): Service<any> => {
   const decode = makeReturnDecoder(load)
-  const typedCall = (run: Untyped) => (command: string, args?: object, options?: ExecuteOptions) =>
-    Effect.flatMap(
-      run(command, args as Readonly<Record<string, unknown>> | undefined, options),
-      (reply) => decode(command, reply)
-    )
+  const execute = (command: string, args?: object, options?: ExecuteOptions) =>
+    decoded(decode, command, client.executeUnknown(command, args as Readonly<Record<string, unknown>>, options))
+  const executeOob = (command: string, args?: object, options?: ExecuteOptions) =>
+    decoded(decode, command, client.executeOobUnknown(command, args as Readonly<Record<string, unknown>>, options))
   return Object.create(client, {
-    execute: { value: typedCall(client.executeUnknown), enumerable: true },
-    executeOob: { value: typedCall(client.executeOobUnknown), enumerable: true }
+    execute: { value: execute, enumerable: true },
+    executeOob: { value: executeOob, enumerable: true }
   }) as Service<any>
 }
