@@ -11,7 +11,7 @@
  *   `onEnd`) rather than a fiber per VM waiting for it: a fleet holds a thousand idle VMs, and a
  *   fiber costs some 7 KB of them.
  * - When a connection is restored, a gap event goes to the registry before the first event of the
- *   new connection: the registry is fed through `feed`, which puts a pending gap first.
+ *   new connection: the member itself is what its connections feed, and it puts a pending gap first.
  * - When the schedule gives up, or the client is told to `disconnect`, or the fleet lets go of the
  *   VM (the last user released it and its idle time passed), the VM is gone: listeners end.
  *

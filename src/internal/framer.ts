@@ -58,8 +58,7 @@ export class LineFramer {
   /** Ignores every later byte and drops the partial line. */
   stop(): void {
     this.stopped = true
-    this.parts = shortLivedArray()
-    this.partBytes = 0
+    this.dropPartial()
   }
 
   /** Drops the partial line: what follows starts a new one. */
@@ -80,8 +79,7 @@ export class LineFramer {
       }
       this.parts.push(chunk.subarray(0, newline))
       const line = Buffer.concat(this.parts, this.partBytes + newline)
-      this.parts = shortLivedArray()
-      this.partBytes = 0
+      this.dropPartial()
       if (!this.bytesLine(line, 0, line.length)) return
       start = newline + 1
     }
